@@ -1,0 +1,166 @@
+//! What each subcommand does, writing to any `Write` so tests can capture it.
+
+use crate::collect::Sources;
+use crate::config::Config;
+use crate::table::{Table, bits_per_second, bytes};
+use anyhow::Context;
+use schoolwatch_protocol::{Inventory, Sample};
+use std::io::Write;
+use std::time::Duration;
+
+/// `inventory`: the host picture once, as a table or as JSON.
+pub fn inventory(config: Config, json: bool, out: &mut impl Write) -> anyhow::Result<()> {
+    let (inv, errors) = Sources::new(config)
+        .context("reading this machine's system information")?
+        .inventory();
+    for e in &errors {
+        tracing::warn!(source = %e.source, "Could not read {}.", e.message);
+    }
+    if json {
+        serde_json::to_writer_pretty(&mut *out, &inv)?;
+        writeln!(out)?;
+    } else {
+        out.write_all(inventory_table(&inv).as_bytes())?;
+    }
+    Ok(())
+}
+
+fn opt<T: ToString>(v: &Option<T>) -> String {
+    v.as_ref()
+        .map_or_else(|| "-".to_owned(), ToString::to_string)
+}
+
+/// The inventory for people: a key/value block, then disks and interfaces.
+pub fn inventory_table(inv: &Inventory) -> String {
+    let boot = humantime::format_rfc3339_seconds(
+        std::time::UNIX_EPOCH + Duration::from_secs(inv.boot_time_seconds),
+    );
+    let mut host = Table::new(["host", ""]);
+    for (k, v) in [
+        ("hostname", inv.hostname.clone()),
+        ("role", inv.role.to_string()),
+        ("os", format!("{} {}", inv.os_name, inv.os_version)),
+        ("kernel", inv.kernel_version.clone()),
+        ("architecture", inv.architecture.clone()),
+        ("cpu", inv.cpu_model.clone()),
+        (
+            "cores",
+            format!(
+                "{} physical, {} logical",
+                opt(&inv.cpu_physical_cores),
+                inv.cpu_logical_cores
+            ),
+        ),
+        ("memory", bytes(inv.memory_total_bytes)),
+        ("swap", bytes(inv.swap_total_bytes)),
+        ("booted", boot.to_string()),
+        ("vendor", opt(&inv.dmi.vendor)),
+        ("product", opt(&inv.dmi.product)),
+        ("serial", opt(&inv.dmi.serial)),
+        (
+            "bios",
+            format!(
+                "{} ({})",
+                opt(&inv.dmi.bios_version),
+                opt(&inv.dmi.bios_date)
+            ),
+        ),
+        ("agent", inv.agent_version.clone()),
+    ] {
+        host.row([k.to_owned(), v]);
+    }
+    let mut disks = Table::new(["mount", "device", "fs", "kind", "size", "free"]);
+    for d in &inv.disks {
+        disks.row([
+            d.mount_point.clone(),
+            d.device.clone(),
+            d.filesystem.clone(),
+            format!("{:?}", d.kind).to_lowercase(),
+            bytes(d.total_bytes),
+            bytes(d.available_bytes),
+        ]);
+    }
+    let mut nets = Table::new(["interface", "state", "mac", "speed", "addresses"]);
+    for n in &inv.interfaces {
+        nets.row([
+            n.name.clone(),
+            if n.up { "up" } else { "down" }.to_owned(),
+            opt(&n.mac),
+            n.speed_mbps
+                .map_or_else(|| "-".to_owned(), |s| format!("{s} Mbit/s")),
+            n.addresses.join(" "),
+        ]);
+    }
+    format!("{}\n{}\n{}", host.render(), disks.render(), nets.render())
+}
+
+/// `sample`: every `interval`, the rates since the previous tick; stops after
+/// `count` samples (never if `None`) or when `shutdown` completes.
+pub async fn sample(
+    config: Config,
+    interval: Duration,
+    count: Option<u64>,
+    json: bool,
+    out: &mut impl Write,
+    shutdown: impl std::future::Future<Output = ()>,
+) -> anyhow::Result<()> {
+    let mut sources = Sources::new(config).context("reading this machine's system information")?;
+    let mut ticker = tokio::time::interval(interval);
+    // The first tick completes at once; the baseline was taken in `new`.
+    ticker.tick().await;
+    tokio::pin!(shutdown);
+    let mut taken = 0u64;
+    while count.is_none_or(|c| taken < c) {
+        tokio::select! {
+            _ = ticker.tick() => {}
+            _ = &mut shutdown => break,
+        }
+        let s = sources.sample();
+        if json {
+            serde_json::to_writer(&mut *out, &s)?;
+            writeln!(out)?;
+        } else {
+            out.write_all(sample_table(&s).as_bytes())?;
+        }
+        out.flush()?;
+        taken += 1;
+    }
+    Ok(())
+}
+
+/// One sample for people: CPU/memory/load on a line, then one row per
+/// interface.
+pub fn sample_table(s: &Sample) -> String {
+    let mut t = Table::new([
+        "interface",
+        "rx",
+        "tx",
+        "rx total",
+        "tx total",
+        "errors",
+        "drops",
+    ]);
+    for i in &s.interfaces {
+        t.row([
+            i.name.clone(),
+            bits_per_second(i.rx_bits_per_second),
+            bits_per_second(i.tx_bits_per_second),
+            bytes(i.rx_bytes),
+            bytes(i.tx_bytes),
+            (i.rx_errors + i.tx_errors).to_string(),
+            (i.rx_dropped + i.tx_dropped).to_string(),
+        ]);
+    }
+    format!(
+        "cpu {:.1}%  memory used {}  available {}  swap used {}  load {:.2} {:.2} {:.2}  (over {} ms)\n{}\n",
+        s.cpu_usage_ratio * 100.0,
+        bytes(s.memory_used_bytes),
+        bytes(s.memory_available_bytes),
+        bytes(s.swap_used_bytes),
+        s.load[0],
+        s.load[1],
+        s.load[2],
+        s.interval_ms,
+        t.render()
+    )
+}

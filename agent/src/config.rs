@@ -1,0 +1,301 @@
+//! The agent's configuration file (`agent.toml`).
+//!
+//! Parse, then build: [`RawConfig`] is the serde shape of the file, strict
+//! about unknown keys; [`Config`] is what the rest of the agent sees, with
+//! validated types. A missing file means all defaults, because a lab PC should
+//! run with no config at all; a broken file is an error that names the file,
+//! the key and what is allowed, and the binary exits 2 on it.
+
+use schoolwatch_protocol::Role;
+use serde::Deserialize;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+use thiserror::Error;
+
+/// Where the agent looks for its config when `--config` is not given.
+pub const DEFAULT_PATH: &str = "/etc/schoolwatch/agent.toml";
+
+/// A config file that cannot be used, with enough context to fix it.
+#[derive(Debug, Error)]
+pub enum ConfigError {
+    /// The file exists but could not be read.
+    #[error("{path}: cannot read the config file: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The file is not valid TOML, or a key or value is wrong.
+    #[error("{path}: {problem}")]
+    Invalid {
+        /// The file.
+        path: PathBuf,
+        /// Which key, what is wrong and what is allowed.
+        problem: String,
+    },
+}
+
+/// The validated configuration.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Config {
+    /// The host's role at its school.
+    pub role: Role,
+    /// How often `run` samples (and the default for `sample --interval`).
+    pub sample_interval: Duration,
+    /// Interfaces left out of samples and inventory.
+    pub exclude_interfaces: Vec<InterfacePattern>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        // The raw defaults are the single source of truth for defaults.
+        Config::try_from(RawConfig::default()).expect("defaults are valid")
+    }
+}
+
+/// An interface name, or a prefix when it ends in `*` (e.g. `veth*`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InterfacePattern(String);
+
+impl InterfacePattern {
+    /// Whether `name` matches this pattern.
+    pub fn matches(&self, name: &str) -> bool {
+        match self.0.strip_suffix('*') {
+            Some(prefix) => name.starts_with(prefix),
+            None => name == self.0,
+        }
+    }
+}
+
+/// Whether any pattern in `patterns` matches `name`.
+pub fn excluded(patterns: &[InterfacePattern], name: &str) -> bool {
+    patterns.iter().any(|p| p.matches(name))
+}
+
+// === raw file shape ===
+
+/// The file as written.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawConfig {
+    #[serde(default)]
+    agent: RawAgent,
+    #[serde(default)]
+    sample: RawSample,
+    #[serde(default)]
+    net: RawNet,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawAgent {
+    #[serde(default)]
+    role: Role,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSample {
+    #[serde(default = "default_interval_secs")]
+    interval_secs: u64,
+}
+
+impl Default for RawSample {
+    fn default() -> Self {
+        Self {
+            interval_secs: default_interval_secs(),
+        }
+    }
+}
+
+/// One report a minute: fine-grained enough to see an outage within the
+/// collector's online window, cheap enough for a metered 4G link.
+const fn default_interval_secs() -> u64 {
+    60
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawNet {
+    #[serde(default)]
+    exclude_interfaces: Vec<String>,
+}
+
+impl TryFrom<RawConfig> for Config {
+    /// Every problem found, each naming its key.
+    type Error = Vec<String>;
+
+    fn try_from(raw: RawConfig) -> Result<Self, Vec<String>> {
+        let mut problems = Vec::new();
+        if !(1..=86_400).contains(&raw.sample.interval_secs) {
+            problems.push(format!(
+                "key `sample.interval_secs`: {} is out of range; use 1 to 86400 seconds",
+                raw.sample.interval_secs
+            ));
+        }
+        for (i, p) in raw.net.exclude_interfaces.iter().enumerate() {
+            let body = p.strip_suffix('*').unwrap_or(p);
+            if body.is_empty() || body.contains('*') {
+                problems.push(format!(
+                    "key `net.exclude_interfaces[{i}]`: {p:?} is not an interface name; use a name like \"docker0\" or a prefix ending in one `*` like \"veth*\""
+                ));
+            }
+        }
+        if !problems.is_empty() {
+            return Err(problems);
+        }
+        Ok(Config {
+            role: raw.agent.role,
+            sample_interval: Duration::from_secs(raw.sample.interval_secs),
+            exclude_interfaces: raw
+                .net
+                .exclude_interfaces
+                .into_iter()
+                .map(InterfacePattern)
+                .collect(),
+        })
+    }
+}
+
+impl Config {
+    /// Parses and validates config text; `path` only names the file in errors.
+    pub fn from_toml_str(text: &str, path: &Path) -> Result<Self, ConfigError> {
+        let invalid = |problem: String| ConfigError::Invalid {
+            path: path.to_owned(),
+            problem,
+        };
+        let raw: RawConfig = parse_toml(text).map_err(invalid)?;
+        Config::try_from(raw).map_err(|problems| invalid(problems.join("; ")))
+    }
+
+    /// Reads `path`; a missing file gives the defaults.
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        match std::fs::read_to_string(path) {
+            Ok(text) => Self::from_toml_str(&text, path),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Config::default()),
+            Err(source) => Err(ConfigError::Read {
+                path: path.to_owned(),
+                source,
+            }),
+        }
+    }
+}
+
+/// Deserializes TOML into `T`, describing a failure on one line as
+/// "key `a.b`: what is wrong (line L, column C)".
+pub fn parse_toml<T: serde::de::DeserializeOwned>(text: &str) -> Result<T, String> {
+    let de = toml::Deserializer::parse(text).map_err(|e| one_line(text, &e))?;
+    serde_path_to_error::deserialize(de).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner();
+        let what = one_line(text, &inner);
+        if path.is_empty() || path == "." {
+            what
+        } else {
+            format!("key `{path}`: {what}")
+        }
+    })
+}
+
+/// toml's errors span several lines with a source excerpt; keep the message
+/// and turn the span into a line and column.
+fn one_line(text: &str, e: &toml::de::Error) -> String {
+    let msg = e.message().trim().replace('\n', " ");
+    match e.span() {
+        Some(span) => {
+            let before = &text[..span.start.min(text.len())];
+            let line = before.matches('\n').count() + 1;
+            let column = before.len() - before.rfind('\n').map_or(0, |i| i + 1) + 1;
+            format!("{msg} (line {line}, column {column})")
+        }
+        None => msg,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<Config, String> {
+        Config::from_toml_str(text, Path::new("/etc/schoolwatch/agent.toml"))
+            .map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn empty_file_is_defaults() {
+        let c = parse("").unwrap();
+        assert_eq!(c, Config::default());
+        assert_eq!(c.role, Role::Lab);
+        assert_eq!(c.sample_interval, Duration::from_secs(60));
+    }
+
+    #[test]
+    fn full_file_parses() {
+        let c = parse(
+            "[agent]\nrole = \"server\"\n[sample]\ninterval_secs = 30\n[net]\nexclude_interfaces = [\"lo\", \"veth*\"]\n",
+        )
+        .unwrap();
+        assert_eq!(c.role, Role::Server);
+        assert_eq!(c.sample_interval, Duration::from_secs(30));
+        assert!(excluded(&c.exclude_interfaces, "lo"));
+        assert!(excluded(&c.exclude_interfaces, "veth12ab"));
+        assert!(!excluded(&c.exclude_interfaces, "eth0"));
+        assert!(!excluded(&c.exclude_interfaces, "lo0"));
+    }
+
+    #[test]
+    fn unknown_key_names_file_key_and_choices() {
+        let e = parse("[agent]\nrol = \"lab\"\n").unwrap_err();
+        assert!(e.starts_with("/etc/schoolwatch/agent.toml: "), "{e}");
+        assert!(e.contains("agent"), "{e}");
+        assert!(e.contains("`rol`"), "{e}");
+        assert!(e.contains("`role`"), "{e}");
+        assert!(e.contains("line 2"), "{e}");
+        assert!(!e.contains('\n'), "{e}");
+    }
+
+    #[test]
+    fn bad_enum_value_lists_what_is_allowed() {
+        let e = parse("[agent]\nrole = \"teacher\"\n").unwrap_err();
+        assert!(e.contains("key `agent.role`"), "{e}");
+        for allowed in ["server", "lab", "office"] {
+            assert!(e.contains(allowed), "{e}");
+        }
+    }
+
+    #[test]
+    fn wrong_type_names_key() {
+        let e = parse("[sample]\ninterval_secs = \"60s\"\n").unwrap_err();
+        assert!(e.contains("key `sample.interval_secs`"), "{e}");
+    }
+
+    #[test]
+    fn out_of_range_and_bad_patterns_are_all_reported() {
+        let e =
+            parse("[sample]\ninterval_secs = 0\n[net]\nexclude_interfaces = [\"*\", \"a*b*\"]\n")
+                .unwrap_err();
+        assert!(e.contains("key `sample.interval_secs`"), "{e}");
+        assert!(e.contains("net.exclude_interfaces[0]"), "{e}");
+        assert!(e.contains("net.exclude_interfaces[1]"), "{e}");
+    }
+
+    #[test]
+    fn syntax_error_has_a_line() {
+        let e = parse("[agent\nrole = 1\n").unwrap_err();
+        assert!(e.contains("line 1"), "{e}");
+        assert!(!e.contains('\n'), "{e}");
+    }
+
+    #[test]
+    fn missing_file_is_defaults_but_unreadable_is_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        assert_eq!(
+            Config::load(&dir.path().join("nope.toml")).unwrap(),
+            Config::default()
+        );
+        // A directory where the file should be cannot be read.
+        let e = Config::load(dir.path()).unwrap_err().to_string();
+        assert!(e.contains("cannot read"), "{e}");
+    }
+}

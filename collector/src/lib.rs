@@ -1,0 +1,1 @@
+//! The schoolwatch collector (skeleton: ingest, store and exposition follow).

@@ -1,0 +1,336 @@
+//! Every limit and every refusal path of the decoder, one test each.
+
+use super::*;
+use crate::{
+    DiskInfo, DiskKind, Dmi, InterfaceInfo, InterfaceSample, Inventory, Role, Sample, SourceError,
+};
+
+fn full_report() -> Report {
+    let mut r = Report::new("a1b2".into(), 3, 1_700_000_000_123);
+    r.inventory = Some(Inventory {
+        hostname: "lab-pc-07".into(),
+        os_name: "Debian GNU/Linux".into(),
+        os_version: "12".into(),
+        kernel_version: "6.1.0".into(),
+        architecture: "x86_64".into(),
+        cpu_model: "Intel(R) Core(TM) i3-2100 CPU @ 3.10GHz".into(),
+        cpu_physical_cores: Some(2),
+        cpu_logical_cores: 4,
+        memory_total_bytes: 4 << 30,
+        swap_total_bytes: 1 << 30,
+        boot_time_seconds: 1_699_990_000,
+        disks: vec![DiskInfo {
+            mount_point: "/".into(),
+            device: "/dev/sda1".into(),
+            filesystem: "ext4".into(),
+            total_bytes: 500 << 30,
+            available_bytes: 100 << 30,
+            kind: DiskKind::Hdd,
+            removable: false,
+        }],
+        interfaces: vec![InterfaceInfo {
+            name: "eth0".into(),
+            mac: Some("52:54:00:12:34:56".into()),
+            addresses: vec!["192.0.2.7/24".into(), "fe80::1/64".into()],
+            speed_mbps: Some(100),
+            up: true,
+        }],
+        dmi: Dmi {
+            vendor: Some("Dell Inc.".into()),
+            product: Some("OptiPlex 390".into()),
+            serial: None,
+            bios_version: Some("A11".into()),
+            bios_date: Some("12/04/2012".into()),
+        },
+        agent_version: "0.1.0".into(),
+        role: Role::Lab,
+    });
+    r.sample = Some(Sample {
+        interval_ms: 60_000,
+        cpu_usage_ratio: 0.25,
+        memory_used_bytes: 1 << 30,
+        memory_available_bytes: 3 << 30,
+        swap_used_bytes: 0,
+        load: [0.5, 0.4, 0.3],
+        interfaces: vec![InterfaceSample {
+            name: "eth0".into(),
+            rx_bytes: 1000,
+            tx_bytes: 2000,
+            rx_bits_per_second: 8000.0,
+            ..Default::default()
+        }],
+    });
+    r.errors = vec![SourceError {
+        source: "net".into(),
+        message: "x".into(),
+    }];
+    r
+}
+
+fn encode(r: &Report) -> Vec<u8> {
+    serde_json::to_vec(r).unwrap()
+}
+
+fn value(r: &Report) -> serde_json::Value {
+    serde_json::to_value(r).unwrap()
+}
+
+fn limit_err(bytes: &[u8]) -> LimitError {
+    match decode_report(bytes) {
+        Err(DecodeError::Limit(e)) => e,
+        other => panic!("expected a limit error, got {other:?}"),
+    }
+}
+
+#[test]
+fn full_report_round_trips() {
+    let r = full_report();
+    assert_eq!(decode_report(&encode(&r)).unwrap(), r);
+}
+
+#[test]
+fn oversized_bytes_are_refused_before_parsing() {
+    let limits = Limits {
+        max_report_bytes: 100,
+        ..Limits::DEFAULT
+    };
+    let bytes = encode(&full_report());
+    match decode_report_with(&bytes, &limits) {
+        Err(DecodeError::TooLarge { len, max: 100 }) => assert_eq!(len, bytes.len()),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn garbage_is_malformed() {
+    for bad in [
+        &b"not json"[..],
+        b"",
+        b"[1,2]",
+        b"{\"version\":1",
+        b"\xff\xfe",
+    ] {
+        assert!(
+            matches!(decode_report(bad), Err(DecodeError::Malformed(_))),
+            "{bad:?}"
+        );
+    }
+}
+
+#[test]
+fn wrong_shape_is_malformed() {
+    let mut v = value(&full_report());
+    v["sequence"] = serde_json::json!("seven");
+    let bytes = serde_json::to_vec(&v).unwrap();
+    assert!(matches!(
+        decode_report(&bytes),
+        Err(DecodeError::Malformed(_))
+    ));
+}
+
+#[test]
+fn unknown_fields_are_refused() {
+    let mut v = value(&full_report());
+    v["school"] = serde_json::json!("someone-else");
+    let bytes = serde_json::to_vec(&v).unwrap();
+    assert!(matches!(
+        decode_report(&bytes),
+        Err(DecodeError::Malformed(_))
+    ));
+}
+
+#[test]
+fn newer_version_is_refused_by_number() {
+    let mut v = value(&full_report());
+    v["version"] = serde_json::json!(SCHEMA_VERSION + 1);
+    // A newer schema may well add fields; it must be refused for its version,
+    // not reported as a confusing "unknown field".
+    v["brand_new_section"] = serde_json::json!({"x": 1});
+    let bytes = serde_json::to_vec(&v).unwrap();
+    match decode_report(&bytes) {
+        Err(DecodeError::UnsupportedVersion { got, max }) => {
+            assert_eq!(got, u64::from(SCHEMA_VERSION) + 1);
+            assert_eq!(max, SCHEMA_VERSION);
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn missing_or_zero_version_is_refused() {
+    let mut v = value(&full_report());
+    v.as_object_mut().unwrap().remove("version");
+    let bytes = serde_json::to_vec(&v).unwrap();
+    assert!(matches!(
+        decode_report(&bytes),
+        Err(DecodeError::UnsupportedVersion { got: 0, .. })
+    ));
+    v["version"] = serde_json::json!(0);
+    let bytes = serde_json::to_vec(&v).unwrap();
+    assert!(matches!(
+        decode_report(&bytes),
+        Err(DecodeError::UnsupportedVersion { got: 0, .. })
+    ));
+}
+
+#[test]
+fn zero_sequence_is_refused() {
+    let mut r = full_report();
+    r.sequence = 0;
+    assert!(
+        matches!(limit_err(&encode(&r)), LimitError::Invalid { field, .. } if field == "sequence")
+    );
+}
+
+#[test]
+fn long_strings_are_refused_with_their_path() {
+    let long = "x".repeat(Limits::DEFAULT.max_string_bytes + 1);
+    let cases: Vec<(&str, Box<dyn Fn(&mut Report)>)> = vec![
+        ("agent_id", Box::new(|r| r.agent_id = long.clone())),
+        (
+            "inventory.hostname",
+            Box::new(|r| r.inventory.as_mut().unwrap().hostname = long.clone()),
+        ),
+        (
+            "inventory.cpu_model",
+            Box::new(|r| r.inventory.as_mut().unwrap().cpu_model = long.clone()),
+        ),
+        (
+            "inventory.dmi.serial",
+            Box::new(|r| r.inventory.as_mut().unwrap().dmi.serial = Some(long.clone())),
+        ),
+        (
+            "inventory.disks[0].mount_point",
+            Box::new(|r| r.inventory.as_mut().unwrap().disks[0].mount_point = long.clone()),
+        ),
+        (
+            "inventory.interfaces[0].name",
+            Box::new(|r| r.inventory.as_mut().unwrap().interfaces[0].name = long.clone()),
+        ),
+        (
+            "inventory.interfaces[0].mac",
+            Box::new(|r| r.inventory.as_mut().unwrap().interfaces[0].mac = Some(long.clone())),
+        ),
+        (
+            "inventory.interfaces[0].addresses[1]",
+            Box::new(|r| r.inventory.as_mut().unwrap().interfaces[0].addresses[1] = long.clone()),
+        ),
+        (
+            "sample.interfaces[0].name",
+            Box::new(|r| r.sample.as_mut().unwrap().interfaces[0].name = long.clone()),
+        ),
+        (
+            "errors[0].message",
+            Box::new(|r| r.errors[0].message = long.clone()),
+        ),
+    ];
+    for (path, mutate) in cases {
+        let mut r = full_report();
+        mutate(&mut r);
+        match limit_err(&encode(&r)) {
+            LimitError::TooLong { field, len, max } => {
+                assert_eq!(field, path);
+                assert_eq!(len, long.len());
+                assert_eq!(max, Limits::DEFAULT.max_string_bytes);
+            }
+            other => panic!("{path}: {other:?}"),
+        }
+    }
+}
+
+#[test]
+fn string_at_the_limit_is_accepted() {
+    let mut r = full_report();
+    r.inventory.as_mut().unwrap().hostname = "h".repeat(Limits::DEFAULT.max_string_bytes);
+    decode_report(&encode(&r)).unwrap();
+}
+
+#[test]
+fn long_lists_are_refused_with_their_path() {
+    let l = Limits::DEFAULT;
+    let mut r = full_report();
+    let inv = r.inventory.as_mut().unwrap();
+    inv.interfaces = vec![inv.interfaces[0].clone(); l.max_interfaces + 1];
+    assert_eq!(
+        limit_err(&encode(&r)),
+        LimitError::TooMany {
+            field: "inventory.interfaces".into(),
+            len: l.max_interfaces + 1,
+            max: l.max_interfaces
+        }
+    );
+
+    let mut r = full_report();
+    let inv = r.inventory.as_mut().unwrap();
+    inv.disks = vec![inv.disks[0].clone(); l.max_disks + 1];
+    assert!(
+        matches!(limit_err(&encode(&r)), LimitError::TooMany { field, .. } if field == "inventory.disks")
+    );
+
+    let mut r = full_report();
+    r.inventory.as_mut().unwrap().interfaces[0].addresses =
+        vec!["10.0.0.1/8".into(); l.max_addresses_per_interface + 1];
+    assert!(
+        matches!(limit_err(&encode(&r)), LimitError::TooMany { field, .. } if field == "inventory.interfaces[0].addresses")
+    );
+
+    let mut r = full_report();
+    let s = r.sample.as_mut().unwrap();
+    s.interfaces = vec![s.interfaces[0].clone(); l.max_interfaces + 1];
+    assert!(
+        matches!(limit_err(&encode(&r)), LimitError::TooMany { field, .. } if field == "sample.interfaces")
+    );
+
+    let mut r = full_report();
+    r.errors = vec![r.errors[0].clone(); l.max_errors + 1];
+    assert!(
+        matches!(limit_err(&encode(&r)), LimitError::TooMany { field, .. } if field == "errors")
+    );
+}
+
+#[test]
+fn impossible_values_are_refused() {
+    let mut r = full_report();
+    r.sample.as_mut().unwrap().cpu_usage_ratio = 1.5;
+    assert!(
+        matches!(limit_err(&encode(&r)), LimitError::Invalid { field, .. } if field == "sample.cpu_usage_ratio")
+    );
+
+    let mut r = full_report();
+    r.sample.as_mut().unwrap().load[1] = -1.0;
+    assert!(
+        matches!(limit_err(&encode(&r)), LimitError::Invalid { field, .. } if field == "sample.load")
+    );
+
+    let mut r = full_report();
+    r.sample.as_mut().unwrap().interfaces[0].tx_bits_per_second = -5.0;
+    assert!(
+        matches!(limit_err(&encode(&r)), LimitError::Invalid { field, .. } if field == "sample.interfaces[0].tx_bits_per_second")
+    );
+
+    let mut r = full_report();
+    let d = &mut r.inventory.as_mut().unwrap().disks[0];
+    d.available_bytes = d.total_bytes + 1;
+    assert!(
+        matches!(limit_err(&encode(&r)), LimitError::Invalid { field, .. } if field == "inventory.disks[0].available_bytes")
+    );
+
+    let mut r = full_report();
+    r.inventory.as_mut().unwrap().cpu_logical_cores = 0;
+    assert!(
+        matches!(limit_err(&encode(&r)), LimitError::Invalid { field, .. } if field == "inventory.cpu_logical_cores")
+    );
+}
+
+#[test]
+fn role_parses_snake_case_only() {
+    let mut v = value(&full_report());
+    v["inventory"]["role"] = serde_json::json!("Server");
+    assert!(matches!(
+        decode_report(&serde_json::to_vec(&v).unwrap()),
+        Err(DecodeError::Malformed(_))
+    ));
+    v["inventory"]["role"] = serde_json::json!("server");
+    let r = decode_report(&serde_json::to_vec(&v).unwrap()).unwrap();
+    assert_eq!(r.inventory.unwrap().role, Role::Server);
+}

@@ -1,0 +1,90 @@
+//! The wire contract shared by the schoolwatch agent and collector.
+//!
+//! A [`Report`] is what one agent sends for one sampling interval: who sent it
+//! (agent id and a per-agent sequence number), when it was sampled, and its
+//! sections (the host [`Inventory`] and the interval [`Sample`]). Reports are
+//! JSON on the wire; [`decode_report`] is the only way the collector turns
+//! untrusted bytes into a `Report`, and it enforces the [`Limits`] so that a
+//! hostile or broken agent cannot make the collector store unbounded data.
+//!
+//! No I/O lives here: the crate is pure types, encoding and validation.
+//!
+//! ```
+//! use schoolwatch_protocol::{Report, decode_report, SCHEMA_VERSION};
+//!
+//! let report = Report::new("agent-1".into(), 7, 1_700_000_000_000);
+//! let bytes = serde_json::to_vec(&report).unwrap();
+//! let back = decode_report(&bytes).unwrap();
+//! assert_eq!(back, report);
+//! assert_eq!(back.version, SCHEMA_VERSION);
+//! ```
+#![deny(missing_docs)]
+
+mod decode;
+mod inventory;
+mod limits;
+mod sample;
+
+pub use decode::{DecodeError, decode_report, decode_report_with};
+pub use inventory::{DiskInfo, DiskKind, Dmi, InterfaceInfo, Inventory, Role};
+pub use limits::{LimitError, Limits};
+pub use sample::{InterfaceSample, Sample};
+
+use serde::{Deserialize, Serialize};
+
+/// The report schema this build writes and the newest one it can read.
+///
+/// Bump it whenever a field is added, removed or changes meaning: decoding is
+/// strict (unknown fields are refused), so an older collector refuses a newer
+/// agent's report with [`DecodeError::UnsupportedVersion`] instead of
+/// silently misreading it.
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// One agent's report for one sampling interval.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Report {
+    /// Schema version of this report; see [`SCHEMA_VERSION`].
+    pub version: u32,
+    /// The agent id issued at enrollment (empty before enrollment).
+    pub agent_id: String,
+    /// Per-agent sequence number, strictly increasing from 1; the collector
+    /// de-duplicates on (agent id, sequence).
+    pub sequence: u64,
+    /// When the sample was taken, milliseconds since the Unix epoch.
+    pub sampled_at_ms: u64,
+    /// The host picture, sent whole when it changed (or on first report).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub inventory: Option<Inventory>,
+    /// The interval measurements.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sample: Option<Sample>,
+    /// Sources that failed this interval; the other sections still ship.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub errors: Vec<SourceError>,
+}
+
+impl Report {
+    /// An empty report of the current schema version.
+    pub fn new(agent_id: String, sequence: u64, sampled_at_ms: u64) -> Self {
+        Self {
+            version: SCHEMA_VERSION,
+            agent_id,
+            sequence,
+            sampled_at_ms,
+            inventory: None,
+            sample: None,
+            errors: Vec::new(),
+        }
+    }
+}
+
+/// A source (collector module) that failed during one interval.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SourceError {
+    /// Which source failed, e.g. `system` or `net`.
+    pub source: String,
+    /// What went wrong, for people.
+    pub message: String,
+}

@@ -1,0 +1,221 @@
+//! Bounds on what one report may carry.
+//!
+//! Everything an agent sends is untrusted. These limits keep one broken or
+//! hostile agent from filling the collector's store or exploding the
+//! cardinality of `/metrics`; they are far above what a real school machine
+//! has (a lab PC has a handful of interfaces and disks).
+
+use crate::{InterfaceSample, Inventory, Report, Sample};
+use thiserror::Error;
+
+/// Limits enforced by [`crate::decode_report`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Largest encoded report, bytes.
+    pub max_report_bytes: usize,
+    /// Longest string field, bytes of UTF-8.
+    pub max_string_bytes: usize,
+    /// Most interfaces in the inventory or in a sample.
+    pub max_interfaces: usize,
+    /// Most addresses on one interface.
+    pub max_addresses_per_interface: usize,
+    /// Most disks in the inventory.
+    pub max_disks: usize,
+    /// Most source errors in one report.
+    pub max_errors: usize,
+}
+
+impl Limits {
+    /// The limits the collector enforces by default.
+    pub const DEFAULT: Limits = Limits {
+        max_report_bytes: 256 * 1024,
+        max_string_bytes: 256,
+        max_interfaces: 64,
+        max_addresses_per_interface: 32,
+        max_disks: 64,
+        max_errors: 32,
+    };
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self::DEFAULT
+    }
+}
+
+/// A report that decoded but breaks a limit or an invariant.
+#[derive(Debug, Clone, PartialEq, Error)]
+pub enum LimitError {
+    /// A list is longer than allowed.
+    #[error("{field} has {len} entries, the limit is {max}")]
+    TooMany {
+        /// Path of the list, e.g. `inventory.interfaces`.
+        field: String,
+        /// Entries found.
+        len: usize,
+        /// Entries allowed.
+        max: usize,
+    },
+    /// A string is longer than allowed.
+    #[error("{field} is {len} bytes long, the limit is {max}")]
+    TooLong {
+        /// Path of the string, e.g. `inventory.hostname`.
+        field: String,
+        /// Bytes found.
+        len: usize,
+        /// Bytes allowed.
+        max: usize,
+    },
+    /// A value is outside its meaningful range.
+    #[error("{field} is invalid: {reason}")]
+    Invalid {
+        /// Path of the value.
+        field: String,
+        /// Why it was refused.
+        reason: &'static str,
+    },
+}
+
+impl Limits {
+    /// Checks every bound on a decoded report.
+    pub fn check(&self, r: &Report) -> Result<(), LimitError> {
+        self.string("agent_id", &r.agent_id)?;
+        if r.sequence == 0 {
+            return Err(invalid("sequence", "sequences start at 1"));
+        }
+        self.count("errors", r.errors.len(), self.max_errors)?;
+        for (i, e) in r.errors.iter().enumerate() {
+            self.string(&format!("errors[{i}].source"), &e.source)?;
+            self.string(&format!("errors[{i}].message"), &e.message)?;
+        }
+        if let Some(inv) = &r.inventory {
+            self.inventory(inv)?;
+        }
+        if let Some(s) = &r.sample {
+            self.sample(s)?;
+        }
+        Ok(())
+    }
+
+    fn inventory(&self, inv: &Inventory) -> Result<(), LimitError> {
+        for (name, value) in [
+            ("hostname", &inv.hostname),
+            ("os_name", &inv.os_name),
+            ("os_version", &inv.os_version),
+            ("kernel_version", &inv.kernel_version),
+            ("architecture", &inv.architecture),
+            ("cpu_model", &inv.cpu_model),
+            ("agent_version", &inv.agent_version),
+        ] {
+            self.string(&format!("inventory.{name}"), value)?;
+        }
+        for (name, value) in [
+            ("vendor", &inv.dmi.vendor),
+            ("product", &inv.dmi.product),
+            ("serial", &inv.dmi.serial),
+            ("bios_version", &inv.dmi.bios_version),
+            ("bios_date", &inv.dmi.bios_date),
+        ] {
+            if let Some(v) = value {
+                self.string(&format!("inventory.dmi.{name}"), v)?;
+            }
+        }
+        self.count("inventory.disks", inv.disks.len(), self.max_disks)?;
+        for (i, d) in inv.disks.iter().enumerate() {
+            self.string(&format!("inventory.disks[{i}].mount_point"), &d.mount_point)?;
+            self.string(&format!("inventory.disks[{i}].device"), &d.device)?;
+            self.string(&format!("inventory.disks[{i}].filesystem"), &d.filesystem)?;
+            if d.available_bytes > d.total_bytes {
+                return Err(invalid(
+                    &format!("inventory.disks[{i}].available_bytes"),
+                    "more space available than the disk holds",
+                ));
+            }
+        }
+        self.count(
+            "inventory.interfaces",
+            inv.interfaces.len(),
+            self.max_interfaces,
+        )?;
+        for (i, n) in inv.interfaces.iter().enumerate() {
+            self.string(&format!("inventory.interfaces[{i}].name"), &n.name)?;
+            if let Some(mac) = &n.mac {
+                self.string(&format!("inventory.interfaces[{i}].mac"), mac)?;
+            }
+            self.count(
+                &format!("inventory.interfaces[{i}].addresses"),
+                n.addresses.len(),
+                self.max_addresses_per_interface,
+            )?;
+            for (j, a) in n.addresses.iter().enumerate() {
+                self.string(&format!("inventory.interfaces[{i}].addresses[{j}]"), a)?;
+            }
+        }
+        if inv.cpu_logical_cores == 0 {
+            return Err(invalid(
+                "inventory.cpu_logical_cores",
+                "a host has at least one core",
+            ));
+        }
+        Ok(())
+    }
+
+    fn sample(&self, s: &Sample) -> Result<(), LimitError> {
+        if !(0.0..=1.0).contains(&s.cpu_usage_ratio) {
+            return Err(invalid("sample.cpu_usage_ratio", "must be between 0 and 1"));
+        }
+        if s.load.iter().any(|l| !l.is_finite() || *l < 0.0) {
+            return Err(invalid("sample.load", "must be finite and not negative"));
+        }
+        self.count("sample.interfaces", s.interfaces.len(), self.max_interfaces)?;
+        for (i, n) in s.interfaces.iter().enumerate() {
+            self.interface_sample(i, n)?;
+        }
+        Ok(())
+    }
+
+    fn interface_sample(&self, i: usize, n: &InterfaceSample) -> Result<(), LimitError> {
+        self.string(&format!("sample.interfaces[{i}].name"), &n.name)?;
+        for (name, v) in [
+            ("rx_bits_per_second", n.rx_bits_per_second),
+            ("tx_bits_per_second", n.tx_bits_per_second),
+        ] {
+            if !v.is_finite() || v < 0.0 {
+                return Err(invalid(
+                    &format!("sample.interfaces[{i}].{name}"),
+                    "must be finite and not negative",
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    fn string(&self, field: &str, value: &str) -> Result<(), LimitError> {
+        if value.len() > self.max_string_bytes {
+            return Err(LimitError::TooLong {
+                field: field.to_owned(),
+                len: value.len(),
+                max: self.max_string_bytes,
+            });
+        }
+        Ok(())
+    }
+
+    fn count(&self, field: &str, len: usize, max: usize) -> Result<(), LimitError> {
+        if len > max {
+            return Err(LimitError::TooMany {
+                field: field.to_owned(),
+                len,
+                max,
+            });
+        }
+        Ok(())
+    }
+}
+
+fn invalid(field: &str, reason: &'static str) -> LimitError {
+    LimitError::Invalid {
+        field: field.to_owned(),
+        reason,
+    }
+}

@@ -1,0 +1,2 @@
+//! Helpers for end-to-end tests: finding the built binaries, namespaces,
+//! peer exporters.
