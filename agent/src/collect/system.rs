@@ -101,7 +101,7 @@ impl SystemSource {
 }
 
 /// Mounted real filesystems (sysinfo leaves out proc, sysfs, tmpfs and the
-/// like), one entry per mount point.
+/// like), one entry per device.
 fn disks(errors: &mut Vec<SourceError>) -> Vec<DiskInfo> {
     let disks = match Disks::new_with_refreshed_list() {
         Ok(d) => d,
@@ -129,7 +129,17 @@ fn disks(errors: &mut Vec<SourceError>) -> Vec<DiskInfo> {
             removable: d.is_removable(),
         })
         .collect();
+    // One entry per device: bind mounts (containers, `ip netns`) show the
+    // same filesystem again under another path, which is not another disk.
+    // The shortest path is where the filesystem itself is mounted.
+    out.sort_by(|a, b| {
+        (&a.device, a.mount_point.len(), &a.mount_point).cmp(&(
+            &b.device,
+            b.mount_point.len(),
+            &b.mount_point,
+        ))
+    });
+    out.dedup_by(|later, first| later.device == first.device);
     out.sort_by(|a, b| a.mount_point.cmp(&b.mount_point));
-    out.dedup_by(|a, b| a.mount_point == b.mount_point);
     out
 }

@@ -185,7 +185,8 @@ fn zero_sequence_is_refused() {
 #[test]
 fn long_strings_are_refused_with_their_path() {
     let long = "x".repeat(Limits::DEFAULT.max_string_bytes + 1);
-    let cases: Vec<(&str, Box<dyn Fn(&mut Report)>)> = vec![
+    type Mutation<'a> = Box<dyn Fn(&mut Report) + 'a>;
+    let cases: Vec<(&str, Mutation)> = vec![
         ("agent_id", Box::new(|r| r.agent_id = long.clone())),
         (
             "inventory.hostname",

@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# The whole test suite, from a fresh Debian machine with only the Rust
+# toolchain: installs the system packages the tests run for real (peer
+# exporters, iperf3, ...) when missing, then format check, clippy with
+# warnings as errors, the build, and every test. `.ci/run` calls exactly this.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# Debian packages the tests drive as real peers.
+packages=(
+  iproute2                  # ip netns / veth for namespace tests
+  iperf3                    # traffic of known volume
+  prometheus-node-exporter  # peer exporter the agent is compared with
+)
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  echo "==> installing ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+echo "==> cargo fmt --check"
+cargo fmt --all --check
+echo "==> cargo clippy"
+cargo clippy --workspace --all-targets --locked -- -D warnings
+echo "==> cargo build (binaries the end-to-end tests run)"
+cargo build --workspace --bins --locked
+echo "==> cargo test"
+cargo test --workspace --locked
