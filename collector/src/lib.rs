@@ -1,4 +1,5 @@
-//! The schoolwatch collector (skeleton: ingest, store and exposition follow).
+//! The schoolwatch collector.
 pub mod coverage;
 pub mod registry;
 pub mod targets;
+pub mod store;

@@ -1,0 +1,657 @@
+//! The collector's embedded store: SQLite in the data directory.
+//!
+//! # Design
+//! One database file, `schoolwatch.db`, in WAL mode with
+//! `synchronous = FULL`: a transaction that returned has reached the disk,
+//! so an acknowledgement sent after [`Store::ingest`] survives a power cut.
+//! Every ingest batch is one transaction: all its reports land, or none.
+//!
+//! Secrets are never stored: enrollment tokens and agent credentials are
+//! kept as SHA-256 hashes (they are 256-bit random values, so a fast hash
+//! is enough; there is nothing to brute-force).
+//!
+//! Tables (schema version in `PRAGMA user_version`, migrations in
+//! [`schema`]):
+//! - `schools`: the registry, re-imported in place; `revoked_ms` set when a
+//!   school is withdrawn (its agents are refused at once).
+//! - `tokens`: enrollment tokens per school, with expiry.
+//! - `agents`: one row per host. Identity, credential hash, machine
+//!   fingerprint, and the host's current state (latest inventory columns,
+//!   latest sample, counters) so `/metrics` reads one table.
+//! - `reports`: one row per accepted report, keyed by (agent, sequence) for
+//!   de-duplication, with the original sampling time for history.
+//!
+//! The API is synchronous (rusqlite); async callers use `spawn_blocking`.
+
+mod schema;
+
+use crate::registry::{LinkKind, School};
+use rusqlite::{Connection, OptionalExtension, params};
+use schoolwatch_protocol::{Report, Role, Sample};
+use serde::de::{DeserializeOwned, IntoDeserializer};
+use sha2::{Digest, Sha256};
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use thiserror::Error;
+
+/// The database file name inside the data directory.
+pub const DB_FILE: &str = "schoolwatch.db";
+
+/// A store operation that failed.
+#[derive(Debug, Error)]
+pub enum StoreError {
+    /// The data directory could not be created.
+    #[error("cannot create the data directory {path}: {source}")]
+    DataDir {
+        /// The directory.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// SQLite failed.
+    #[error("database error: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    /// The database was written by a newer collector.
+    #[error(
+        "the database schema is version {found}, newer than this collector's {supported}; run the newer collector"
+    )]
+    TooNew {
+        /// Version in the file.
+        found: i64,
+        /// Newest version this build knows.
+        supported: i64,
+    },
+    /// A stored row could not be decoded.
+    #[error("corrupt row in {table}: {detail}")]
+    Corrupt {
+        /// Table.
+        table: &'static str,
+        /// What was wrong.
+        detail: String,
+    },
+}
+
+/// Why an enrollment was refused.
+#[derive(Debug, Error, PartialEq, Eq)]
+pub enum EnrollError {
+    /// Unknown, expired, or for a revoked school.
+    #[error("the enrollment token is unknown or expired; ask the department for a new one")]
+    BadToken,
+}
+
+/// Who an authenticated request comes from; derived from the credential,
+/// never from the payload.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Identity {
+    /// The host's agent id.
+    pub agent_id: String,
+    /// The school the agent enrolled into.
+    pub school_id: String,
+}
+
+/// The result of an enrollment.
+#[derive(Debug, Clone)]
+pub struct Enrolled {
+    /// The host's agent id.
+    pub agent_id: String,
+    /// The new secret credential (returned once; only its hash is kept).
+    pub credential: String,
+    /// The school.
+    pub school_id: String,
+    /// True when the machine was already enrolled in this school and keeps
+    /// its host (the old credential stops working).
+    pub reenrolled: bool,
+}
+
+/// What one ingest batch did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct IngestOutcome {
+    /// Reports stored for the first time.
+    pub accepted: u32,
+    /// Reports already stored (replays); acknowledged again, not counted.
+    pub duplicates: u32,
+}
+
+/// One enrolled agent, for `agents list`.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct AgentRow {
+    /// Agent id.
+    pub agent_id: String,
+    /// School.
+    pub school_id: String,
+    /// Host name as last reported (a label).
+    pub hostname: String,
+    /// Enrollment time, ms.
+    pub enrolled_ms: i64,
+    /// Last report received, ms.
+    pub last_seen_ms: Option<i64>,
+    /// Accepted reports.
+    pub reports_total: i64,
+    /// Revocation time, ms.
+    pub revoked_ms: Option<i64>,
+}
+
+/// A host's current state, for `/metrics` and coverage.
+#[derive(Debug, Clone)]
+pub struct HostState {
+    /// Agent id (the host's identity).
+    pub agent_id: String,
+    /// School.
+    pub school_id: String,
+    /// Host name (a label for people).
+    pub hostname: String,
+    /// Role from the latest inventory.
+    pub role: Role,
+    /// OS name and version.
+    pub os: String,
+    /// CPU model.
+    pub cpu_model: String,
+    /// Logical cores.
+    pub logical_cores: u32,
+    /// RAM, bytes.
+    pub memory_total_bytes: u64,
+    /// Sum of disk sizes, bytes.
+    pub disk_total_bytes: u64,
+    /// Boot time, seconds.
+    pub boot_time_seconds: u64,
+    /// When the last report was received, ms.
+    pub last_seen_ms: i64,
+    /// Accepted reports.
+    pub reports_total: u64,
+    /// Highest accepted sequence.
+    pub last_sequence: u64,
+    /// Whether an inventory has been received.
+    pub has_inventory: bool,
+    /// The latest sample (by sampling time).
+    pub last_sample: Option<Sample>,
+}
+
+/// Availability of one school over a window: buckets with at least one
+/// report, out of the buckets since the school first reported.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Availability {
+    /// Buckets with a report.
+    pub up: u64,
+    /// Buckets in the window (since the first report).
+    pub total: u64,
+}
+
+impl Availability {
+    /// The share, or `None` when the window is empty.
+    pub fn share(self) -> Option<f64> {
+        (self.total > 0).then(|| (self.up as f64 / self.total as f64).min(1.0))
+    }
+}
+
+/// The SQLite store.
+pub struct Store {
+    /// Writes go through one connection, so SQLite never returns BUSY to us.
+    writer: Mutex<Connection>,
+    /// Reads (scrapes, coverage) use their own connection; WAL lets them run
+    /// beside a write.
+    reader: Mutex<Connection>,
+}
+
+fn sha256(secret: &str) -> Vec<u8> {
+    Sha256::digest(secret.as_bytes()).to_vec()
+}
+
+/// A random secret with a readable prefix (so a leaked one is recognisable
+/// in logs and secret scanners).
+fn random_secret(prefix: &str) -> String {
+    let mut buf = [0u8; 32];
+    // The OS random source failing is not recoverable.
+    getrandom::fill(&mut buf).expect("the OS random number generator works");
+    format!("{prefix}{}", hex::encode(buf))
+}
+
+fn random_id() -> String {
+    let mut buf = [0u8; 8];
+    getrandom::fill(&mut buf).expect("the OS random number generator works");
+    hex::encode(buf)
+}
+
+/// Parses a lowercase enum name as serde would (`"4g"`, `"lab"`).
+fn parse_enum<T: DeserializeOwned>(table: &'static str, s: &str) -> Result<T, StoreError> {
+    T::deserialize(s.into_deserializer()).map_err(|e: serde::de::value::Error| {
+        StoreError::Corrupt {
+            table,
+            detail: format!("{s:?}: {e}"),
+        }
+    })
+}
+
+fn lock(m: &Mutex<Connection>) -> std::sync::MutexGuard<'_, Connection> {
+    // A panic while holding the lock leaves the connection usable (SQLite
+    // rolls back the open transaction), so a poisoned lock is not fatal.
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+impl Store {
+    /// Opens (creating if needed) the database in `data_dir` and applies
+    /// migrations.
+    pub fn open(data_dir: &Path) -> Result<Self, StoreError> {
+        std::fs::create_dir_all(data_dir).map_err(|source| StoreError::DataDir {
+            path: data_dir.to_owned(),
+            source,
+        })?;
+        let path = data_dir.join(DB_FILE);
+        let writer = Connection::open(&path)?;
+        writer.busy_timeout(std::time::Duration::from_secs(10))?;
+        writer.pragma_update(None, "journal_mode", "WAL")?;
+        writer.pragma_update(None, "synchronous", "FULL")?;
+        writer.pragma_update(None, "foreign_keys", "ON")?;
+        schema::migrate(&writer)?;
+        let reader = Connection::open(&path)?;
+        reader.busy_timeout(std::time::Duration::from_secs(10))?;
+        Ok(Self {
+            writer: Mutex::new(writer),
+            reader: Mutex::new(reader),
+        })
+    }
+
+    // === registry ===
+
+    /// Adds or updates schools by id; returns (added, updated).
+    pub fn import_schools(&self, schools: &[School]) -> Result<(usize, usize), StoreError> {
+        let mut conn = lock(&self.writer);
+        let tx = conn.transaction()?;
+        let (mut added, mut updated) = (0, 0);
+        {
+            let mut exists = tx.prepare("SELECT 1 FROM schools WHERE id = ?1")?;
+            let mut upsert = tx.prepare(
+                "INSERT INTO schools (id, name, district, level, expected_lab_pcs, link_kind, contracted_mbps)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+                 ON CONFLICT(id) DO UPDATE SET name = excluded.name, district = excluded.district,
+                   level = excluded.level, expected_lab_pcs = excluded.expected_lab_pcs,
+                   link_kind = excluded.link_kind, contracted_mbps = excluded.contracted_mbps",
+            )?;
+            for s in schools {
+                if exists.exists([&s.id])? {
+                    updated += 1;
+                } else {
+                    added += 1;
+                }
+                upsert.execute(params![
+                    s.id,
+                    s.name,
+                    s.district,
+                    s.level.as_str(),
+                    s.expected_lab_pcs,
+                    s.link_kind.as_str(),
+                    s.contracted_mbps
+                ])?;
+            }
+        }
+        tx.commit()?;
+        Ok((added, updated))
+    }
+
+    /// All schools in the registry that are not revoked, by id.
+    pub fn schools(&self) -> Result<Vec<School>, StoreError> {
+        let conn = lock(&self.reader);
+        let mut stmt = conn.prepare(
+            "SELECT id, name, district, level, expected_lab_pcs, link_kind, contracted_mbps
+             FROM schools WHERE revoked_ms IS NULL ORDER BY id",
+        )?;
+        let rows = stmt.query_map([], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, String>(2)?,
+                r.get::<_, String>(3)?,
+                r.get::<_, u32>(4)?,
+                r.get::<_, String>(5)?,
+                r.get::<_, f64>(6)?,
+            ))
+        })?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (id, name, district, level, expected_lab_pcs, link_kind, contracted_mbps) = row?;
+            out.push(School {
+                id,
+                name,
+                district,
+                level: parse_enum("schools", &level)?,
+                expected_lab_pcs,
+                link_kind: parse_enum::<LinkKind>("schools", &link_kind)?,
+                contracted_mbps,
+            });
+        }
+        Ok(out)
+    }
+
+    /// Withdraws a school: its tokens and agents are refused from now on.
+    pub fn revoke_school(&self, id: &str, now_ms: i64) -> Result<bool, StoreError> {
+        let conn = lock(&self.writer);
+        let n = conn.execute(
+            "UPDATE schools SET revoked_ms = ?2 WHERE id = ?1 AND revoked_ms IS NULL",
+            params![id, now_ms],
+        )?;
+        Ok(n == 1)
+    }
+
+    // === enrollment and identity ===
+
+    /// Creates an enrollment token for a school; `None` if the school is
+    /// not in the registry. The token is returned once and stored hashed.
+    pub fn create_token(
+        &self,
+        school_id: &str,
+        now_ms: i64,
+        expires_ms: i64,
+    ) -> Result<Option<String>, StoreError> {
+        let conn = lock(&self.writer);
+        let known: bool = conn.query_row(
+            "SELECT EXISTS(SELECT 1 FROM schools WHERE id = ?1 AND revoked_ms IS NULL)",
+            [school_id],
+            |r| r.get(0),
+        )?;
+        if !known {
+            return Ok(None);
+        }
+        let token = random_secret("swt_");
+        conn.execute(
+            "INSERT INTO tokens (hash, school_id, created_ms, expires_ms) VALUES (?1, ?2, ?3, ?4)",
+            params![sha256(&token), school_id, now_ms, expires_ms],
+        )?;
+        Ok(Some(token))
+    }
+
+    /// Exchanges a token for a credential. A machine already enrolled in the
+    /// token's school (same fingerprint) keeps its agent id and gets a new
+    /// credential; the old one stops working.
+    pub fn enroll(
+        &self,
+        token: &str,
+        fingerprint: &str,
+        hostname: &str,
+        now_ms: i64,
+    ) -> Result<Result<Enrolled, EnrollError>, StoreError> {
+        let mut conn = lock(&self.writer);
+        let tx = conn.transaction()?;
+        let school: Option<String> = tx
+            .query_row(
+                "SELECT t.school_id FROM tokens t JOIN schools s ON s.id = t.school_id
+                 WHERE t.hash = ?1 AND t.expires_ms > ?2 AND s.revoked_ms IS NULL",
+                params![sha256(token), now_ms],
+                |r| r.get(0),
+            )
+            .optional()?;
+        let Some(school_id) = school else {
+            return Ok(Err(EnrollError::BadToken));
+        };
+        let credential = random_secret("swc_");
+        let existing: Option<String> = tx
+            .query_row(
+                "SELECT id FROM agents WHERE school_id = ?1 AND fingerprint = ?2",
+                params![school_id, fingerprint],
+                |r| r.get(0),
+            )
+            .optional()?;
+        let (agent_id, reenrolled) = match existing {
+            Some(id) => {
+                tx.execute(
+                    "UPDATE agents SET credential_hash = ?2, revoked_ms = NULL, enrolled_ms = ?3
+                     WHERE id = ?1",
+                    params![id, sha256(&credential), now_ms],
+                )?;
+                (id, true)
+            }
+            None => {
+                let id = random_id();
+                tx.execute(
+                    "INSERT INTO agents (id, school_id, credential_hash, fingerprint, hostname, enrolled_ms)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                    params![id, school_id, sha256(&credential), fingerprint, hostname, now_ms],
+                )?;
+                (id, false)
+            }
+        };
+        tx.commit()?;
+        Ok(Ok(Enrolled {
+            agent_id,
+            credential,
+            school_id,
+            reenrolled,
+        }))
+    }
+
+    /// The identity behind a credential; `None` when unknown, revoked, or
+    /// the school is revoked. Reads the database every time, so revocation
+    /// by another process takes effect at once.
+    pub fn authenticate(&self, credential: &str) -> Result<Option<Identity>, StoreError> {
+        let conn = lock(&self.reader);
+        Ok(conn
+            .query_row(
+                "SELECT a.id, a.school_id FROM agents a JOIN schools s ON s.id = a.school_id
+                 WHERE a.credential_hash = ?1 AND a.revoked_ms IS NULL AND s.revoked_ms IS NULL",
+                [sha256(credential)],
+                |r| {
+                    Ok(Identity {
+                        agent_id: r.get(0)?,
+                        school_id: r.get(1)?,
+                    })
+                },
+            )
+            .optional()?)
+    }
+
+    /// All agents, by school then id.
+    pub fn agents(&self) -> Result<Vec<AgentRow>, StoreError> {
+        let conn = lock(&self.reader);
+        let mut stmt = conn.prepare(
+            "SELECT id, school_id, hostname, enrolled_ms, last_seen_ms, reports_total, revoked_ms
+             FROM agents ORDER BY school_id, id",
+        )?;
+        let rows = stmt.query_map([], |r| {
+            Ok(AgentRow {
+                agent_id: r.get(0)?,
+                school_id: r.get(1)?,
+                hostname: r.get(2)?,
+                enrolled_ms: r.get(3)?,
+                last_seen_ms: r.get(4)?,
+                reports_total: r.get(5)?,
+                revoked_ms: r.get(6)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Revokes an agent; its credential is refused from now on.
+    pub fn revoke_agent(&self, agent_id: &str, now_ms: i64) -> Result<bool, StoreError> {
+        let conn = lock(&self.writer);
+        let n = conn.execute(
+            "UPDATE agents SET revoked_ms = ?2 WHERE id = ?1 AND revoked_ms IS NULL",
+            params![agent_id, now_ms],
+        )?;
+        Ok(n == 1)
+    }
+
+    // === ingest ===
+
+    /// Stores a batch of already-validated reports from `who`, in one
+    /// transaction. Reports already stored (same agent and sequence) are
+    /// counted as duplicates and change nothing.
+    pub fn ingest(
+        &self,
+        who: &Identity,
+        reports: &[Report],
+        now_ms: i64,
+    ) -> Result<IngestOutcome, StoreError> {
+        let mut conn = lock(&self.writer);
+        let tx = conn.transaction()?;
+        let mut out = IngestOutcome::default();
+        {
+            let mut insert = tx.prepare_cached(
+                "INSERT OR IGNORE INTO reports (agent_id, sequence, school_id, sampled_at_ms, received_ms)
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
+            )?;
+            let mut counters = tx.prepare_cached(
+                "UPDATE agents SET reports_total = reports_total + 1,
+                   last_sequence = MAX(last_sequence, ?2), last_seen_ms = ?3
+                 WHERE id = ?1",
+            )?;
+            let mut inventory = tx.prepare_cached(
+                "UPDATE agents SET hostname = ?2, role = ?3, os = ?4, cpu_model = ?5,
+                   logical_cores = ?6, memory_total_bytes = ?7, disk_total_bytes = ?8,
+                   boot_time_seconds = ?9, inventory_json = ?10
+                 WHERE id = ?1",
+            )?;
+            let mut sample = tx.prepare_cached(
+                "UPDATE agents SET last_sample_json = ?2, last_sampled_ms = ?3
+                 WHERE id = ?1 AND (last_sampled_ms IS NULL OR last_sampled_ms <= ?3)",
+            )?;
+            for r in reports {
+                let sampled_at = i64::try_from(r.sampled_at_ms).unwrap_or(i64::MAX);
+                let seq = i64::try_from(r.sequence).unwrap_or(i64::MAX);
+                let fresh = insert.execute(params![
+                    who.agent_id,
+                    seq,
+                    who.school_id,
+                    sampled_at,
+                    now_ms
+                ])? == 1;
+                if !fresh {
+                    out.duplicates += 1;
+                    continue;
+                }
+                out.accepted += 1;
+                counters.execute(params![who.agent_id, seq, now_ms])?;
+                if let Some(inv) = &r.inventory {
+                    let disk_total: u64 = inv.disks.iter().map(|d| d.total_bytes).sum();
+                    inventory.execute(params![
+                        who.agent_id,
+                        inv.hostname,
+                        inv.role.as_str(),
+                        format!("{} {}", inv.os_name, inv.os_version).trim(),
+                        inv.cpu_model,
+                        inv.cpu_logical_cores,
+                        i64::try_from(inv.memory_total_bytes).unwrap_or(i64::MAX),
+                        i64::try_from(disk_total).unwrap_or(i64::MAX),
+                        i64::try_from(inv.boot_time_seconds).unwrap_or(i64::MAX),
+                        serde_json::to_string(inv).unwrap_or_default(),
+                    ])?;
+                }
+                if let Some(s) = &r.sample {
+                    sample.execute(params![
+                        who.agent_id,
+                        serde_json::to_string(s).unwrap_or_default(),
+                        sampled_at
+                    ])?;
+                }
+            }
+        }
+        tx.commit()?;
+        Ok(out)
+    }
+
+    // === fleet state ===
+
+    /// Every host of a non-revoked agent in a non-revoked school.
+    pub fn hosts(&self) -> Result<Vec<HostState>, StoreError> {
+        let conn = lock(&self.reader);
+        let mut stmt = conn.prepare(
+            "SELECT a.id, a.school_id, a.hostname, a.role, a.os, a.cpu_model, a.logical_cores,
+                    a.memory_total_bytes, a.disk_total_bytes, a.boot_time_seconds, a.last_seen_ms,
+                    a.reports_total, a.last_sequence, a.inventory_json IS NOT NULL, a.last_sample_json
+             FROM agents a JOIN schools s ON s.id = a.school_id
+             WHERE a.revoked_ms IS NULL AND s.revoked_ms IS NULL
+             ORDER BY a.school_id, a.id",
+        )?;
+        let rows = stmt.query_map([], |r| {
+            Ok((
+                HostState {
+                    agent_id: r.get(0)?,
+                    school_id: r.get(1)?,
+                    hostname: r.get(2)?,
+                    role: Role::Lab,
+                    os: r.get(4)?,
+                    cpu_model: r.get(5)?,
+                    logical_cores: r.get(6)?,
+                    memory_total_bytes: r.get::<_, i64>(7)?.max(0) as u64,
+                    disk_total_bytes: r.get::<_, i64>(8)?.max(0) as u64,
+                    boot_time_seconds: r.get::<_, i64>(9)?.max(0) as u64,
+                    last_seen_ms: r.get::<_, Option<i64>>(10)?.unwrap_or(0),
+                    reports_total: r.get::<_, i64>(11)?.max(0) as u64,
+                    last_sequence: r.get::<_, i64>(12)?.max(0) as u64,
+                    has_inventory: r.get(13)?,
+                    last_sample: None,
+                },
+                r.get::<_, String>(3)?,
+                r.get::<_, Option<String>>(14)?,
+            ))
+        })?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (mut h, role, sample) = row?;
+            h.role = parse_enum("agents", &role)?;
+            h.last_sample = match sample {
+                Some(json) => {
+                    Some(
+                        serde_json::from_str(&json).map_err(|e| StoreError::Corrupt {
+                            table: "agents",
+                            detail: format!("last_sample_json of {}: {e}", h.agent_id),
+                        })?,
+                    )
+                }
+                None => None,
+            };
+            out.push(h);
+        }
+        Ok(out)
+    }
+
+    /// Enrolled, non-revoked agents per school id.
+    pub fn agent_counts(&self) -> Result<Vec<(String, u32)>, StoreError> {
+        let conn = lock(&self.reader);
+        let mut stmt = conn.prepare(
+            "SELECT school_id, COUNT(*) FROM agents WHERE revoked_ms IS NULL GROUP BY school_id",
+        )?;
+        let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Availability per school over `[since_ms, now_ms)` in buckets of
+    /// `bucket_ms`, counted from the school's first report if later. Uses
+    /// the reports' sampling times, so a back-filled outage stays an outage.
+    pub fn availability(
+        &self,
+        since_ms: i64,
+        now_ms: i64,
+        bucket_ms: i64,
+    ) -> Result<Vec<(String, Availability)>, StoreError> {
+        let conn = lock(&self.reader);
+        let mut stmt = conn.prepare_cached(
+            "SELECT school_id, MIN(sampled_at_ms),
+                    COUNT(DISTINCT CASE WHEN sampled_at_ms >= ?1 AND sampled_at_ms < ?2
+                                        THEN sampled_at_ms / ?3 END)
+             FROM reports GROUP BY school_id",
+        )?;
+        let rows = stmt.query_map(params![since_ms, now_ms, bucket_ms], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, i64>(1)?,
+                r.get::<_, i64>(2)?,
+            ))
+        })?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (school, first, up) = row?;
+            let start = since_ms.max(first) / bucket_ms;
+            let end = (now_ms - 1) / bucket_ms;
+            let total = (end - start + 1).max(0) as u64;
+            out.push((
+                school,
+                Availability {
+                    up: up.max(0) as u64,
+                    total,
+                },
+            ));
+        }
+        Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests;

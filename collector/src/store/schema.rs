@@ -1,0 +1,77 @@
+//! Versioned schema migrations, applied in order on open.
+//!
+//! `PRAGMA user_version` holds the version reached. Each migration runs in
+//! its own transaction with the version bump, so a crash mid-migration
+//! leaves the previous version intact.
+
+use super::StoreError;
+use rusqlite::Connection;
+
+/// Migrations in order; index + 1 is the version each one reaches.
+const MIGRATIONS: &[&str] = &[
+    // 1: registry, tokens, agents with current state, reports.
+    "CREATE TABLE schools (
+        id TEXT PRIMARY KEY,
+        name TEXT NOT NULL,
+        district TEXT NOT NULL,
+        level TEXT NOT NULL,
+        expected_lab_pcs INTEGER NOT NULL,
+        link_kind TEXT NOT NULL,
+        contracted_mbps REAL NOT NULL,
+        revoked_ms INTEGER
+    );
+    CREATE TABLE tokens (
+        hash BLOB PRIMARY KEY,
+        school_id TEXT NOT NULL REFERENCES schools(id),
+        created_ms INTEGER NOT NULL,
+        expires_ms INTEGER NOT NULL
+    );
+    CREATE TABLE agents (
+        id TEXT PRIMARY KEY,
+        school_id TEXT NOT NULL REFERENCES schools(id),
+        credential_hash BLOB NOT NULL UNIQUE,
+        fingerprint TEXT NOT NULL,
+        hostname TEXT NOT NULL,
+        enrolled_ms INTEGER NOT NULL,
+        revoked_ms INTEGER,
+        role TEXT NOT NULL DEFAULT 'lab',
+        os TEXT NOT NULL DEFAULT '',
+        cpu_model TEXT NOT NULL DEFAULT '',
+        logical_cores INTEGER NOT NULL DEFAULT 0,
+        memory_total_bytes INTEGER NOT NULL DEFAULT 0,
+        disk_total_bytes INTEGER NOT NULL DEFAULT 0,
+        boot_time_seconds INTEGER NOT NULL DEFAULT 0,
+        inventory_json TEXT,
+        last_sample_json TEXT,
+        last_sampled_ms INTEGER,
+        last_seen_ms INTEGER,
+        reports_total INTEGER NOT NULL DEFAULT 0,
+        last_sequence INTEGER NOT NULL DEFAULT 0
+    );
+    CREATE UNIQUE INDEX agents_school_fingerprint ON agents(school_id, fingerprint);
+    CREATE TABLE reports (
+        agent_id TEXT NOT NULL REFERENCES agents(id),
+        sequence INTEGER NOT NULL,
+        school_id TEXT NOT NULL,
+        sampled_at_ms INTEGER NOT NULL,
+        received_ms INTEGER NOT NULL,
+        PRIMARY KEY (agent_id, sequence)
+    ) WITHOUT ROWID;
+    CREATE INDEX reports_school_time ON reports(school_id, sampled_at_ms);",
+];
+
+/// Brings the database up to the newest schema.
+pub fn migrate(conn: &Connection) -> Result<(), StoreError> {
+    let supported = MIGRATIONS.len() as i64;
+    let found: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+    if found > supported {
+        return Err(StoreError::TooNew { found, supported });
+    }
+    for (i, sql) in MIGRATIONS.iter().enumerate().skip(found as usize) {
+        let version = i as i64 + 1;
+        conn.execute_batch(&format!(
+            "BEGIN; {sql}; PRAGMA user_version = {version}; COMMIT;"
+        ))?;
+    }
+    Ok(())
+}

@@ -1,0 +1,421 @@
+//! The plan's targets: what counts as "on target" for a school's link, a
+//! machine's configuration, digital records and availability.
+//!
+//! Read from `config/targets.toml` (strict: unknown keys are refused; every
+//! key optional, defaulting to the province's plan in MISSION.md), validated,
+//! and turned into [`Targets`] in base units (bytes, Mbit/s, shares 0..=1).
+//! Parsing takes the text; reading the file is the caller's job.
+
+use serde::{Deserialize, Serialize};
+
+use crate::registry::LinkKind;
+
+/// Bytes in a GiB, the unit of `min_memory_gib` and `min_disk_gib`.
+const GIB: f64 = 1024.0 * 1024.0 * 1024.0;
+
+/// Validated targets, in base units.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Targets {
+    /// The Internet link every school should have.
+    pub link: LinkTarget,
+    /// The minimum configuration of a machine used for teaching and
+    /// management.
+    pub machine: MachineTarget,
+    /// Digital records of facilities and equipment.
+    pub equipment: EquipmentTarget,
+    /// How much of school hours a school should be online.
+    pub availability: AvailabilityTarget,
+}
+
+/// The Internet link every school should have (`[link]`).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct LinkTarget {
+    /// The kind of link the plan asks for; fibre by default.
+    pub required_kind: LinkKind,
+    /// Measured download, Mbit/s, needed for online teaching.
+    pub min_download_mbps: f64,
+}
+
+/// The minimum machine configuration (`[machine]`); a machine meets it when
+/// it meets every field.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct MachineTarget {
+    /// Physical memory as the OS reports it, bytes.
+    pub min_memory_bytes: u64,
+    /// Logical cores (hardware threads).
+    pub min_logical_cores: u32,
+    /// Disk size, bytes.
+    pub min_disk_bytes: u64,
+}
+
+/// Shares of facilities and equipment to be managed with digital records
+/// (`[equipment]`).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct EquipmentTarget {
+    /// Share (0..=1) by 2025.
+    pub digital_record_share_2025: f64,
+    /// Share (0..=1) by 2030; not below the 2025 share.
+    pub digital_record_share_2030: f64,
+}
+
+/// How much of school hours a school should be online (`[availability]`).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct AvailabilityTarget {
+    /// Share (0..=1) of school hours online.
+    pub min_share: f64,
+}
+
+// === impl Targets ===
+
+impl Targets {
+    /// Parses and validates `targets.toml` text.
+    ///
+    /// A syntax error, an unknown key or a value of the wrong type stops at
+    /// the first one; range problems are all reported, one per line. Every
+    /// message names its key, e.g. ``key `machine.min_memory_gib`: ...``.
+    pub fn from_toml_str(text: &str) -> Result<Targets, String> {
+        let de = toml::Deserializer::parse(text).map_err(|e| format!("TOML syntax: {e}"))?;
+        let raw: RawTargets = serde_path_to_error::deserialize(de).map_err(|e| {
+            let path = e.path().to_string();
+            let message = e.inner().message().to_owned();
+            if path == "." {
+                message
+            } else {
+                format!("key `{path}`: {message}")
+            }
+        })?;
+        let (targets, problems) = build(&raw);
+        if problems.is_empty() {
+            Ok(targets)
+        } else {
+            Err(problems.join("\n"))
+        }
+    }
+}
+
+impl Default for Targets {
+    /// The province's plan, equal to the shipped `config/targets.toml`.
+    fn default() -> Self {
+        let (targets, problems) = build(&RawTargets::default());
+        debug_assert!(problems.is_empty(), "defaults are invalid: {problems:?}");
+        targets
+    }
+}
+
+impl LinkTarget {
+    /// Whether a school on `kind` meets the link target. Kinds must match,
+    /// except that fibre also meets a `broadband` target (fibre is fixed
+    /// broadband).
+    pub fn is_met_by(&self, kind: LinkKind) -> bool {
+        kind == self.required_kind
+            || (self.required_kind == LinkKind::Broadband && kind == LinkKind::Fibre)
+    }
+}
+
+/// Converts raw values to base units, returning every range problem found.
+/// The returned [`Targets`] is only meaningful when the list is empty.
+fn build(raw: &RawTargets) -> (Targets, Vec<String>) {
+    let mut problems = Vec::new();
+    let mut non_negative = |key: &str, v: f64| {
+        if !(v.is_finite() && v >= 0.0) {
+            problems.push(format!(
+                "key `{key}`: {v} is not allowed; allowed: a finite number, 0 or more"
+            ));
+        }
+    };
+    non_negative("link.min_download_mbps", raw.link.min_download_mbps);
+    non_negative("machine.min_memory_gib", raw.machine.min_memory_gib);
+    non_negative("machine.min_disk_gib", raw.machine.min_disk_gib);
+    let mut share = |key: &str, v: f64| {
+        if !(0.0..=1.0).contains(&v) {
+            problems.push(format!("key `{key}`: {v} is not a share; allowed: 0 to 1"));
+        }
+    };
+    share(
+        "equipment.digital_record_share_2025",
+        raw.equipment.digital_record_share_2025,
+    );
+    share(
+        "equipment.digital_record_share_2030",
+        raw.equipment.digital_record_share_2030,
+    );
+    share("availability.min_share", raw.availability.min_share);
+    if raw.machine.min_logical_cores < 1 {
+        problems.push(
+            "key `machine.min_logical_cores`: 0 is not allowed; allowed: 1 or more".to_owned(),
+        );
+    }
+    if raw.equipment.digital_record_share_2030 < raw.equipment.digital_record_share_2025 {
+        problems.push(format!(
+            "key `equipment.digital_record_share_2030`: {} is below the 2025 share {}; allowed: at least the 2025 share",
+            raw.equipment.digital_record_share_2030, raw.equipment.digital_record_share_2025
+        ));
+    }
+
+    let targets = Targets {
+        link: LinkTarget {
+            required_kind: raw.link.required_kind,
+            min_download_mbps: raw.link.min_download_mbps,
+        },
+        machine: MachineTarget {
+            // `as` saturates; the value was checked finite and ≥ 0 above.
+            min_memory_bytes: (raw.machine.min_memory_gib * GIB).round() as u64,
+            min_logical_cores: raw.machine.min_logical_cores,
+            min_disk_bytes: (raw.machine.min_disk_gib * GIB).round() as u64,
+        },
+        equipment: EquipmentTarget {
+            digital_record_share_2025: raw.equipment.digital_record_share_2025,
+            digital_record_share_2030: raw.equipment.digital_record_share_2030,
+        },
+        availability: AvailabilityTarget {
+            min_share: raw.availability.min_share,
+        },
+    };
+    (targets, problems)
+}
+
+// === raw (file) form ===
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawTargets {
+    #[serde(default)]
+    link: RawLink,
+    #[serde(default)]
+    machine: RawMachine,
+    #[serde(default)]
+    equipment: RawEquipment,
+    #[serde(default)]
+    availability: RawAvailability,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawLink {
+    #[serde(default = "default_required_kind")]
+    required_kind: LinkKind,
+    #[serde(default = "default_min_download_mbps")]
+    min_download_mbps: f64,
+}
+
+const fn default_required_kind() -> LinkKind {
+    LinkKind::Fibre
+}
+const fn default_min_download_mbps() -> f64 {
+    30.0
+}
+
+impl Default for RawLink {
+    fn default() -> Self {
+        Self {
+            required_kind: default_required_kind(),
+            min_download_mbps: default_min_download_mbps(),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawMachine {
+    /// A float so that e.g. 3.5 can allow for memory the OS reserves.
+    #[serde(default = "default_min_memory_gib")]
+    min_memory_gib: f64,
+    #[serde(default = "default_min_logical_cores")]
+    min_logical_cores: u32,
+    #[serde(default = "default_min_disk_gib")]
+    min_disk_gib: f64,
+}
+
+const fn default_min_memory_gib() -> f64 {
+    4.0
+}
+const fn default_min_logical_cores() -> u32 {
+    2
+}
+const fn default_min_disk_gib() -> f64 {
+    100.0
+}
+
+impl Default for RawMachine {
+    fn default() -> Self {
+        Self {
+            min_memory_gib: default_min_memory_gib(),
+            min_logical_cores: default_min_logical_cores(),
+            min_disk_gib: default_min_disk_gib(),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawEquipment {
+    #[serde(default = "default_digital_record_share_2025")]
+    digital_record_share_2025: f64,
+    #[serde(default = "default_digital_record_share_2030")]
+    digital_record_share_2030: f64,
+}
+
+const fn default_digital_record_share_2025() -> f64 {
+    0.8
+}
+const fn default_digital_record_share_2030() -> f64 {
+    1.0
+}
+
+impl Default for RawEquipment {
+    fn default() -> Self {
+        Self {
+            digital_record_share_2025: default_digital_record_share_2025(),
+            digital_record_share_2030: default_digital_record_share_2030(),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawAvailability {
+    #[serde(default = "default_min_share")]
+    min_share: f64,
+}
+
+const fn default_min_share() -> f64 {
+    0.95
+}
+
+impl Default for RawAvailability {
+    fn default() -> Self {
+        Self {
+            min_share: default_min_share(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shipped_file_parses_and_equals_default() {
+        let shipped = Targets::from_toml_str(include_str!("../../config/targets.toml"))
+            .expect("shipped targets.toml");
+        assert_eq!(shipped, Targets::default());
+    }
+
+    #[test]
+    fn default_is_the_plan() {
+        assert_eq!(
+            Targets::default(),
+            Targets {
+                link: LinkTarget {
+                    required_kind: LinkKind::Fibre,
+                    min_download_mbps: 30.0,
+                },
+                machine: MachineTarget {
+                    min_memory_bytes: 4 * 1024 * 1024 * 1024,
+                    min_logical_cores: 2,
+                    min_disk_bytes: 100 * 1024 * 1024 * 1024,
+                },
+                equipment: EquipmentTarget {
+                    digital_record_share_2025: 0.8,
+                    digital_record_share_2030: 1.0,
+                },
+                availability: AvailabilityTarget { min_share: 0.95 },
+            }
+        );
+    }
+
+    #[test]
+    fn empty_file_is_default() {
+        assert_eq!(Targets::from_toml_str(""), Ok(Targets::default()));
+    }
+
+    #[test]
+    fn keys_given_override_only_themselves() {
+        let t = Targets::from_toml_str(
+            "[link]\nrequired_kind = \"broadband\"\nmin_download_mbps = 20\n\
+             [machine]\nmin_memory_gib = 3.5\n",
+        )
+        .expect("valid");
+        assert_eq!(t.link.required_kind, LinkKind::Broadband);
+        assert_eq!(t.link.min_download_mbps, 20.0);
+        assert_eq!(t.machine.min_memory_bytes, 3_758_096_384); // 3.5 × 2^30
+        assert_eq!(t.machine.min_logical_cores, 2);
+        assert_eq!(t.availability, Targets::default().availability);
+    }
+
+    #[test]
+    fn unknown_key_names_the_key() {
+        let e = Targets::from_toml_str("[machine]\nmin_memory_gb = 4\n").expect_err("unknown key");
+        assert!(e.starts_with("key `machine"), "{e}");
+        assert!(e.contains("min_memory_gb"), "{e}");
+    }
+
+    #[test]
+    fn unknown_section_names_the_section() {
+        let e =
+            Targets::from_toml_str("[links]\nrequired_kind = \"fibre\"\n").expect_err("unknown");
+        assert!(e.contains("links"), "{e}");
+    }
+
+    #[test]
+    fn wrong_type_names_the_key() {
+        let e =
+            Targets::from_toml_str("[machine]\nmin_memory_gib = \"four\"\n").expect_err("bad type");
+        assert!(e.starts_with("key `machine.min_memory_gib`: "), "{e}");
+        let e =
+            Targets::from_toml_str("[machine]\nmin_logical_cores = -1\n").expect_err("negative");
+        assert!(e.starts_with("key `machine.min_logical_cores`: "), "{e}");
+    }
+
+    #[test]
+    fn bad_link_kind_names_the_key_and_allowed_values() {
+        let e = Targets::from_toml_str("[link]\nrequired_kind = \"adsl\"\n").expect_err("bad kind");
+        assert!(e.starts_with("key `link.required_kind`: "), "{e}");
+        assert!(e.contains("fibre") && e.contains("4g"), "{e}");
+    }
+
+    #[test]
+    fn out_of_range_values_are_all_reported_with_their_keys() {
+        let e = Targets::from_toml_str(
+            "[link]\nmin_download_mbps = -1\n\
+             [machine]\nmin_memory_gib = nan\nmin_logical_cores = 0\nmin_disk_gib = inf\n\
+             [equipment]\ndigital_record_share_2025 = 1.2\ndigital_record_share_2030 = 0.5\n\
+             [availability]\nmin_share = -0.1\n",
+        )
+        .expect_err("out of range");
+        let lines: Vec<&str> = e.lines().collect();
+        assert_eq!(
+            lines,
+            [
+                "key `link.min_download_mbps`: -1 is not allowed; allowed: a finite number, 0 or more",
+                "key `machine.min_memory_gib`: NaN is not allowed; allowed: a finite number, 0 or more",
+                "key `machine.min_disk_gib`: inf is not allowed; allowed: a finite number, 0 or more",
+                "key `equipment.digital_record_share_2025`: 1.2 is not a share; allowed: 0 to 1",
+                "key `availability.min_share`: -0.1 is not a share; allowed: 0 to 1",
+                "key `machine.min_logical_cores`: 0 is not allowed; allowed: 1 or more",
+                "key `equipment.digital_record_share_2030`: 0.5 is below the 2025 share 1.2; allowed: at least the 2025 share",
+            ]
+        );
+    }
+
+    #[test]
+    fn syntax_error_is_reported() {
+        let e = Targets::from_toml_str("[machine\n").expect_err("syntax");
+        assert!(e.starts_with("TOML syntax: "), "{e}");
+    }
+
+    #[test]
+    fn fibre_meets_a_broadband_target_but_not_the_reverse() {
+        let fibre = Targets::default().link;
+        assert!(fibre.is_met_by(LinkKind::Fibre));
+        assert!(!fibre.is_met_by(LinkKind::Broadband));
+        assert!(!fibre.is_met_by(LinkKind::FourG));
+        let broadband = LinkTarget {
+            required_kind: LinkKind::Broadband,
+            min_download_mbps: 30.0,
+        };
+        assert!(broadband.is_met_by(LinkKind::Fibre));
+        assert!(broadband.is_met_by(LinkKind::Broadband));
+        assert!(!broadband.is_met_by(LinkKind::Satellite));
+    }
+}
