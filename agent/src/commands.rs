@@ -8,6 +8,35 @@ use schoolwatch_protocol::{Inventory, Sample};
 use std::io::Write;
 use std::time::Duration;
 
+/// `enroll`: exchanges a token for a credential and saves it (and the CA)
+/// in the state directory.
+pub async fn enroll(
+    state: &crate::ship::StateDir,
+    collector: &str,
+    token: &str,
+    ca_pem: Option<&[u8]>,
+) -> anyhow::Result<schoolwatch_protocol::api::EnrollResponse> {
+    let client = crate::ship::Client::new(collector, ca_pem)?;
+    let hostname = sysinfo::System::host_name().unwrap_or_default();
+    let resp = client
+        .enroll(&schoolwatch_protocol::api::EnrollRequest {
+            token: token.to_owned(),
+            fingerprint: crate::identity::fingerprint(),
+            hostname,
+        })
+        .await?;
+    state.save(
+        &crate::ship::Enrollment {
+            collector: collector.to_owned(),
+            agent_id: resp.agent_id.clone(),
+            school_id: resp.school_id.clone(),
+            credential: resp.credential.clone(),
+        },
+        ca_pem,
+    )?;
+    Ok(resp)
+}
+
 /// `inventory`: the host picture once, as a table or as JSON.
 pub fn inventory(config: Config, json: bool, out: &mut impl Write) -> anyhow::Result<()> {
     let (inv, errors) = Sources::new(config)

@@ -12,5 +12,8 @@
 pub mod collect;
 pub mod commands;
 pub mod config;
+pub mod identity;
+pub mod runner;
+pub mod ship;
 pub mod signal;
 pub mod table;

@@ -16,6 +16,9 @@ struct Cli {
     /// Config file; a missing file means defaults.
     #[arg(long, global = true, default_value = config::DEFAULT_PATH)]
     config: PathBuf,
+    /// State directory: credential, collector address and CA, sequence.
+    #[arg(long, global = true, default_value = schoolwatch_agent::ship::state::DEFAULT_DIR)]
+    state: PathBuf,
     /// Log filter, e.g. `info` or `schoolwatch_agent=debug`.
     #[arg(long, global = true, default_value = "info")]
     log_level: String,
@@ -25,6 +28,28 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Exchange a school's enrollment token for this machine's credential.
+    Enroll {
+        /// Collector address, e.g. `https://collector.example:8443`.
+        #[arg(long)]
+        collector: String,
+        /// The enrollment token from `schoolwatch-collector token create`.
+        #[arg(long)]
+        token: String,
+        /// CA certificate (PEM) to trust for the collector; default: the
+        /// bundled public roots.
+        #[arg(long)]
+        ca: Option<PathBuf>,
+    },
+    /// Sample and report to the collector until stopped.
+    Run {
+        /// Send one report and exit (0 when the collector took it).
+        #[arg(long)]
+        once: bool,
+        /// Time between reports; default from the config.
+        #[arg(long, value_parser = humantime::parse_duration)]
+        interval: Option<Duration>,
+    },
     /// Print the host picture once.
     Inventory {
         /// JSON (the report's inventory section) instead of a table.
@@ -61,7 +86,7 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    match run(cli.command, config) {
+    match run(cli.command, config, cli.state) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e:#}");
@@ -70,9 +95,63 @@ fn main() -> ExitCode {
     }
 }
 
-fn run(command: Command, config: config::Config) -> anyhow::Result<()> {
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    // One thread is plenty: the agent does a few file reads and one request
+    // at a time.
+    Ok(tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?)
+}
+
+fn run(command: Command, config: config::Config, state: PathBuf) -> anyhow::Result<()> {
     let mut stdout = std::io::stdout().lock();
+    let state = schoolwatch_agent::ship::StateDir::new(state);
     match command {
+        Command::Enroll {
+            collector,
+            token,
+            ca,
+        } => {
+            let ca = ca
+                .map(|p| {
+                    std::fs::read(&p)
+                        .map_err(|e| anyhow::anyhow!("reading the CA file {}: {e}", p.display()))
+                })
+                .transpose()?;
+            let e =
+                runtime()?.block_on(commands::enroll(&state, &collector, &token, ca.as_deref()))?;
+            use std::io::Write;
+            writeln!(
+                stdout,
+                "Enrolled: agent {} in school {}{}; credential saved in {}",
+                e.agent_id,
+                e.school_id,
+                if e.reenrolled {
+                    " (this machine was known: it keeps its host)"
+                } else {
+                    ""
+                },
+                state.path().display()
+            )?;
+            Ok(())
+        }
+        Command::Run { once, interval } => {
+            if interval.is_some_and(|d| d.is_zero()) {
+                anyhow::bail!("--interval must be longer than zero");
+            }
+            let interval = interval.unwrap_or(if once {
+                Duration::from_secs(1)
+            } else {
+                config.sample_interval
+            });
+            runtime()?.block_on(schoolwatch_agent::runner::run(
+                config,
+                state,
+                interval,
+                once,
+                signal::shutdown(),
+            ))
+        }
         Command::Inventory { json } => commands::inventory(config, json, &mut stdout),
         Command::Sample {
             interval,
@@ -83,11 +162,7 @@ fn run(command: Command, config: config::Config) -> anyhow::Result<()> {
                 anyhow::bail!("--interval must be longer than zero");
             }
             let interval = interval.unwrap_or(config.sample_interval);
-            // One thread is plenty: a sample is a few file reads.
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()?;
-            rt.block_on(commands::sample(
+            runtime()?.block_on(commands::sample(
                 config,
                 interval,
                 count,

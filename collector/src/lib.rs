@@ -1,5 +1,70 @@
-//! The schoolwatch collector.
+//! The schoolwatch collector: enrolls agents, ingests their reports into
+//! SQLite, computes coverage against the plan's targets, and serves
+//! Prometheus metrics.
+//!
+//! # Layout
+//! - [`config`]: `collector.toml`, strict and validated.
+//! - [`registry`]: schools from CSV; [`targets`]: the plan's targets.
+//! - [`store`]: SQLite (WAL, `synchronous = FULL`): registry, enrollment,
+//!   reports, host state.
+//! - [`api`]: HTTP routes; [`ratelimit`]: per-credential budget.
+//! - [`fleet`]: one consistent picture of the fleet; [`coverage`]: the
+//!   arithmetic on it (pure); [`metrics`]: its exposition.
+//! - [`tls`]: rustls listener and the demo's certificates.
+//! - [`demo`]: the one-command demo.
+
+pub mod api;
+pub mod config;
 pub mod coverage;
+pub mod demo;
+pub mod fleet;
+pub mod metrics;
+pub mod ratelimit;
 pub mod registry;
-pub mod targets;
 pub mod store;
+pub mod targets;
+pub mod tls;
+
+use std::future::Future;
+use std::sync::Arc;
+
+/// Serves `state` on `listener` until `shutdown` completes; in-flight
+/// requests finish first.
+pub async fn run(
+    config: &config::Config,
+    state: Arc<api::AppState>,
+    listener: tokio::net::TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let app = api::router(state);
+    match &config.transport {
+        config::Transport::Plain => {
+            axum::serve(listener, app)
+                .with_graceful_shutdown(shutdown)
+                .await?;
+        }
+        config::Transport::Tls { cert, key } => {
+            let tls = tls::server_config(cert, key)?;
+            let listener = tls::TlsListener::new(listener, tls)?;
+            axum::serve(listener, app)
+                .with_graceful_shutdown(shutdown)
+                .await?;
+        }
+    }
+    Ok(())
+}
+
+/// The shared state for a config: opens the store.
+pub fn state(config: &config::Config) -> anyhow::Result<Arc<api::AppState>> {
+    use anyhow::Context;
+    let store = store::Store::open(&config.data_dir)
+        .with_context(|| format!("opening the database in {}", config.data_dir.display()))?;
+    Ok(Arc::new(api::AppState {
+        store: Arc::new(store),
+        metrics: Arc::new(metrics::Metrics::new()),
+        limits: config.limits,
+        rate: ratelimit::RateLimiter::new(config.limits.requests_per_minute),
+        online_window: config.online_window,
+        targets: config.targets.clone(),
+    }))
+}

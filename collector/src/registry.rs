@@ -155,12 +155,13 @@ pub fn parse_csv(text: &str) -> Result<Vec<School>, RegistryError> {
     let mut schools = Vec::new();
     let mut first_line_of_id: HashMap<String, u64> = HashMap::new();
     let mut record = csv::StringRecord::new();
+    let mut lines = LineCounter::new(text);
     loop {
         match reader.read_record(&mut record) {
             Ok(false) => break,
             Ok(true) => {}
             Err(e) => {
-                let line = e.position().map_or(0, csv::Position::line);
+                let line = lines.line_of(e.position());
                 problems.push(Problem {
                     line,
                     column: None,
@@ -174,7 +175,7 @@ pub fn parse_csv(text: &str) -> Result<Vec<School>, RegistryError> {
                 continue;
             }
         }
-        let line = record.position().map_or(0, csv::Position::line);
+        let line = lines.line_of(record.position());
         if record.len() != headers.len() {
             problems.push(Problem {
                 line,
@@ -218,7 +219,10 @@ pub fn parse_csv(text: &str) -> Result<Vec<School>, RegistryError> {
             .map_err(|_| {
                 bad(
                     "expected_lab_pcs",
-                    format!("`{}` is not a whole number of PCs (0 or more)", field(4)),
+                    format!(
+                        "`{}` is not a count of PCs; allowed: a whole number, 0 or more",
+                        field(4)
+                    ),
                 );
             })
             .ok();
@@ -309,6 +313,49 @@ fn column_index(headers: &csv::StringRecord) -> Result<[usize; 7], Vec<Problem>>
         Ok(index)
     } else {
         Err(problems)
+    }
+}
+
+/// Turns csv record positions into 1-based file lines.
+///
+/// The csv crate's own `Position::line` skips blank lines and miscounts CRLF
+/// files, and its byte offset points just past the previous record, before
+/// any blank lines. So: take the byte offset, step over line breaks to where
+/// the record really starts, and count newlines up to there. Records come in
+/// file order, so counting resumes from the previous record.
+struct LineCounter<'a> {
+    text: &'a [u8],
+    /// Byte offset counted up to, and the line it is on.
+    byte: usize,
+    line: u64,
+}
+
+impl<'a> LineCounter<'a> {
+    fn new(text: &'a str) -> Self {
+        Self {
+            text: text.as_bytes(),
+            byte: 0,
+            line: 1,
+        }
+    }
+
+    fn line_of(&mut self, position: Option<&csv::Position>) -> u64 {
+        let Some(position) = position else {
+            return self.line;
+        };
+        let mut start =
+            usize::try_from(position.byte()).map_or(self.text.len(), |b| b.min(self.text.len()));
+        while matches!(self.text.get(start), Some(b'\r' | b'\n')) {
+            start += 1;
+        }
+        if start >= self.byte {
+            self.line += self.text[self.byte..start]
+                .iter()
+                .filter(|b| **b == b'\n')
+                .count() as u64;
+            self.byte = start;
+        }
+        self.line
     }
 }
 
@@ -745,8 +792,8 @@ mod tests {
         assert_eq!(
             lines(&text),
             [
-                "line 2: column `expected_lab_pcs`: `-3` is not a whole number of PCs (0 or more)",
-                "line 3: column `expected_lab_pcs`: `2.5` is not a whole number of PCs (0 or more)",
+                "line 2: column `expected_lab_pcs`: `-3` is not a count of PCs; allowed: a whole number, 0 or more",
+                "line 3: column `expected_lab_pcs`: `2.5` is not a count of PCs; allowed: a whole number, 0 or more",
             ]
         );
     }
@@ -795,6 +842,18 @@ mod tests {
     }
 
     #[test]
+    fn line_numbers_in_crlf_files_with_blank_lines() {
+        let text = "id,name,district,level,expected_lab_pcs,link_kind,contracted_mbps\r\n\
+                    \r\n\
+                    \r\n\
+                    a,A,Pleiku,primary,0,fibre,-1\r\n\
+                    b,\"B\r\nB\",Pleiku,primary,0,fibre,30\r\n\
+                    c,C,Pleiku,primary,0,fibre,-2\r\n";
+        let p = problems(text);
+        assert_eq!(p.iter().map(|p| p.line).collect::<Vec<_>>(), [4, 7]);
+    }
+
+    #[test]
     fn every_problem_reported_at_once() {
         let text = with_header(
             ",,,nope,x,nope,x\n\
@@ -825,16 +884,5 @@ mod tests {
     #[test]
     fn header_only_is_an_empty_registry() {
         assert_eq!(parse_csv(HEADER), Ok(vec![]));
-    }
-}
-#[cfg(test)]
-mod tmp_probe {
-    #[test]
-    fn probe() {
-        for t in ["\u{feff}h\na\n", "h\n\n\na\n", "h\na\n\nb\n", "h\n\"x\ny\"\nb\n", "h\r\na\r\n\r\nb\r\n"] {
-            let mut r = csv::ReaderBuilder::new().from_reader(t.as_bytes());
-            let v: Vec<(u64,u64)> = r.records().map(|x| {let p = x.unwrap().position().unwrap().clone(); (p.line(), p.byte())}).collect();
-            eprintln!("{t:?} -> {v:?}");
-        }
     }
 }

@@ -346,15 +346,18 @@ mod tests {
     #[test]
     fn unknown_key_names_the_key() {
         let e = Targets::from_toml_str("[machine]\nmin_memory_gb = 4\n").expect_err("unknown key");
-        assert!(e.starts_with("key `machine"), "{e}");
-        assert!(e.contains("min_memory_gb"), "{e}");
+        assert!(
+            e.starts_with("key `machine.min_memory_gb`: unknown field"),
+            "{e}"
+        );
+        assert!(e.contains("`min_memory_gib`"), "{e}"); // suggests the right key
     }
 
     #[test]
     fn unknown_section_names_the_section() {
         let e =
             Targets::from_toml_str("[links]\nrequired_kind = \"fibre\"\n").expect_err("unknown");
-        assert!(e.contains("links"), "{e}");
+        assert!(e.starts_with("key `links`: unknown field"), "{e}");
     }
 
     #[test]

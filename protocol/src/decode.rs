@@ -69,5 +69,43 @@ pub fn decode_report_with(bytes: &[u8], limits: &Limits) -> Result<Report, Decod
     Ok(report)
 }
 
+/// A batch of reports, as an agent POSTs it to the collector.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Batch {
+    /// Reports, oldest first.
+    pub reports: Vec<Report>,
+}
+
+/// The batch's shape before each report is decoded on its own.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawBatch<'a> {
+    #[serde(borrow)]
+    reports: Vec<&'a serde_json::value::RawValue>,
+}
+
+/// Decodes a JSON [`Batch`] of at most `max_reports` reports, each checked
+/// as [`decode_report_with`] checks one. One bad report refuses the batch:
+/// nothing is accepted half-way.
+pub fn decode_batch(
+    bytes: &[u8],
+    limits: &Limits,
+    max_reports: usize,
+) -> Result<Vec<Report>, DecodeError> {
+    let raw: RawBatch<'_> = serde_json::from_slice(bytes).map_err(DecodeError::Malformed)?;
+    if raw.reports.len() > max_reports {
+        return Err(DecodeError::Limit(LimitError::TooMany {
+            field: "reports".to_owned(),
+            len: raw.reports.len(),
+            max: max_reports,
+        }));
+    }
+    raw.reports
+        .iter()
+        .map(|r| decode_report_with(r.get().as_bytes(), limits))
+        .collect()
+}
+
 #[cfg(test)]
 mod tests;

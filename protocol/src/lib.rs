@@ -20,12 +20,13 @@
 //! ```
 #![deny(missing_docs)]
 
+pub mod api;
 mod decode;
 mod inventory;
 mod limits;
 mod sample;
 
-pub use decode::{DecodeError, decode_report, decode_report_with};
+pub use decode::{Batch, DecodeError, decode_batch, decode_report, decode_report_with};
 pub use inventory::{DiskInfo, DiskKind, Dmi, InterfaceInfo, Inventory, Role};
 pub use limits::{LimitError, Limits};
 pub use sample::{InterfaceSample, Sample};

@@ -48,7 +48,16 @@ impl Netns {
     /// there, addresses `addr_a` and `addr_b` (CIDR), both up.
     pub fn veth(&self, a: &str, addr_a: &str, other: &Netns, b: &str, addr_b: &str) {
         self.ip(&[
-            "link", "add", a, "type", "veth", "peer", "name", b, "netns", &other.name,
+            "link",
+            "add",
+            a,
+            "type",
+            "veth",
+            "peer",
+            "name",
+            b,
+            "netns",
+            &other.name,
         ]);
         self.ip(&["addr", "add", addr_a, "dev", a]);
         other.ip(&["addr", "add", addr_b, "dev", b]);

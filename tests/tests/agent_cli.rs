@@ -52,7 +52,13 @@ fn shipped_example_config_is_valid() {
 #[test]
 fn zero_interval_flag_is_refused() {
     let out = Command::new(bin("schoolwatch-agent"))
-        .args(["--config", "/nonexistent/x.toml", "sample", "--interval", "0s"])
+        .args([
+            "--config",
+            "/nonexistent/x.toml",
+            "sample",
+            "--interval",
+            "0s",
+        ])
         .output()
         .unwrap();
     assert!(!out.status.success());

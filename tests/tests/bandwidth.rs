@@ -14,7 +14,13 @@ fn sample_rate_matches_kernel_counters_over_a_veth_pair() {
     let iperf3 = require("iperf3", "iperf3");
     let school = Netns::new("bw-a");
     let upstream = Netns::new("bw-b");
-    school.veth("swbwa", "10.203.0.1/30", &upstream, "swbwb", "10.203.0.2/30");
+    school.veth(
+        "swbwa",
+        "10.203.0.1/30",
+        &upstream,
+        "swbwb",
+        "10.203.0.2/30",
+    );
 
     let _server = ChildGuard::spawn(
         "iperf3 server",
@@ -29,7 +35,14 @@ fn sample_rate_matches_kernel_counters_over_a_veth_pair() {
         "agent sample",
         school
             .command(bin("schoolwatch-agent").to_str().unwrap())
-            .args(agent_args(&["sample", "--interval", "5s", "--count", "2", "--json"])),
+            .args(agent_args(&[
+                "sample",
+                "--interval",
+                "5s",
+                "--count",
+                "2",
+                "--json",
+            ])),
     );
     let mut lines = BufReader::new(sampler.take_stdout()).lines();
     let first = lines.next().expect("first sample").unwrap();
@@ -43,15 +56,21 @@ fn sample_rate_matches_kernel_counters_over_a_veth_pair() {
     };
     let before = tx(&school);
     let push = std::time::Instant::now();
-    schoolwatch_tests::run(
-        school
-            .command(iperf3.to_str().unwrap())
-            .args(["-c", "10.203.0.2", "-p", "5201", "-n", VOLUME, "-B", "10.203.0.1"]),
-    );
+    schoolwatch_tests::run(school.command(iperf3.to_str().unwrap()).args([
+        "-c",
+        "10.203.0.2",
+        "-p",
+        "5201",
+        "-n",
+        VOLUME,
+        "-B",
+        "10.203.0.1",
+    ]));
     let pushed_in = push.elapsed();
     let after = tx(&school);
 
-    let second: Sample = serde_json::from_str(&lines.next().expect("second sample").unwrap()).unwrap();
+    let second: Sample =
+        serde_json::from_str(&lines.next().expect("second sample").unwrap()).unwrap();
     assert!(sampler.wait().success());
     assert!(
         pushed_in < Duration::from_secs(4),
@@ -76,5 +95,9 @@ fn sample_rate_matches_kernel_counters_over_a_veth_pair() {
     // The agent's cumulative counter was read after the push ended.
     assert!(iface.tx_bytes >= after, "{} < {after}", iface.tx_bytes);
     // And the interval is what was asked for.
-    assert!((4500..=5500).contains(&second.interval_ms), "{}", second.interval_ms);
+    assert!(
+        (4500..=5500).contains(&second.interval_ms),
+        "{}",
+        second.interval_ms
+    );
 }

@@ -7,7 +7,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::process::Command;
 
 fn inventory() -> Inventory {
-    serde_json::from_str(&agent(&["inventory", "--json"])).expect("inventory --json is an Inventory")
+    serde_json::from_str(&agent(&["inventory", "--json"]))
+        .expect("inventory --json is an Inventory")
 }
 
 fn proc_field(file: &str, key: &str) -> u64 {
@@ -21,27 +22,42 @@ fn proc_field(file: &str, key: &str) -> u64 {
 
 #[test]
 fn hostname_equals_hostname_command() {
-    assert_eq!(inventory().hostname, stdout_of(&mut Command::new("hostname")).trim());
+    assert_eq!(
+        inventory().hostname,
+        stdout_of(&mut Command::new("hostname")).trim()
+    );
 }
 
 #[test]
 fn logical_cores_equal_nproc() {
-    let nproc: u32 = stdout_of(&mut Command::new("nproc")).trim().parse().unwrap();
+    let nproc: u32 = stdout_of(&mut Command::new("nproc"))
+        .trim()
+        .parse()
+        .unwrap();
     assert_eq!(inventory().cpu_logical_cores, nproc);
 }
 
 #[test]
 fn memory_and_swap_equal_meminfo() {
     let inv = inventory();
-    assert_eq!(inv.memory_total_bytes, proc_field("/proc/meminfo", "MemTotal:") * 1024);
-    assert_eq!(inv.swap_total_bytes, proc_field("/proc/meminfo", "SwapTotal:") * 1024);
+    assert_eq!(
+        inv.memory_total_bytes,
+        proc_field("/proc/meminfo", "MemTotal:") * 1024
+    );
+    assert_eq!(
+        inv.swap_total_bytes,
+        proc_field("/proc/meminfo", "SwapTotal:") * 1024
+    );
 }
 
 #[test]
 fn boot_time_within_a_second_of_btime() {
     let btime = proc_field("/proc/stat", "btime");
     let got = inventory().boot_time_seconds;
-    assert!(got.abs_diff(btime) <= 1, "agent {got}, /proc/stat btime {btime}");
+    assert!(
+        got.abs_diff(btime) <= 1,
+        "agent {got}, /proc/stat btime {btime}"
+    );
 }
 
 #[test]
@@ -66,8 +82,15 @@ fn interfaces_macs_state_and_addresses_equal_ip() {
     let links: Vec<serde_json::Value> =
         serde_json::from_str(&stdout_of(Command::new("ip").args(["-j", "addr"]))).unwrap();
     let inv = inventory();
-    let ours: BTreeMap<&str, _> = inv.interfaces.iter().map(|i| (i.name.as_str(), i)).collect();
-    let names: BTreeSet<&str> = links.iter().map(|l| l["ifname"].as_str().unwrap()).collect();
+    let ours: BTreeMap<&str, _> = inv
+        .interfaces
+        .iter()
+        .map(|i| (i.name.as_str(), i))
+        .collect();
+    let names: BTreeSet<&str> = links
+        .iter()
+        .map(|l| l["ifname"].as_str().unwrap())
+        .collect();
     assert_eq!(ours.keys().copied().collect::<BTreeSet<_>>(), names);
     for l in &links {
         let name = l["ifname"].as_str().unwrap();
@@ -123,16 +146,16 @@ fn disks_equal_proc_mounts_and_df() {
     let inv = inventory();
     let mounts = real_mounts();
     let ours: BTreeSet<&str> = inv.disks.iter().map(|d| d.mount_point.as_str()).collect();
-    assert_eq!(ours, mounts.keys().map(String::as_str).collect(), "mount points");
+    assert_eq!(
+        ours,
+        mounts.keys().map(String::as_str).collect(),
+        "mount points"
+    );
     for d in &inv.disks {
         let (device, fs) = &mounts[&d.mount_point];
         assert_eq!(&d.device, device, "{} device", d.mount_point);
         assert_eq!(&d.filesystem, fs, "{} filesystem", d.mount_point);
-        let df = stdout_of(Command::new("df").args([
-            "-B1",
-            "--output=size,avail",
-            &d.mount_point,
-        ]));
+        let df = stdout_of(Command::new("df").args(["-B1", "--output=size,avail", &d.mount_point]));
         let nums: Vec<u64> = df
             .lines()
             .nth(1)
@@ -156,8 +179,17 @@ fn disks_equal_proc_mounts_and_df() {
 fn table_output_shows_the_same_host() {
     let table = agent(&["inventory"]);
     let inv = inventory();
-    assert!(table.lines().any(|l| l.starts_with("hostname") && l.ends_with(&inv.hostname)));
+    assert!(
+        table
+            .lines()
+            .any(|l| l.starts_with("hostname") && l.ends_with(&inv.hostname))
+    );
     for i in &inv.interfaces {
-        assert!(table.lines().any(|l| l.starts_with(&format!("{} ", i.name))), "{table}");
+        assert!(
+            table
+                .lines()
+                .any(|l| l.starts_with(&format!("{} ", i.name))),
+            "{table}"
+        );
     }
 }

@@ -11,7 +11,7 @@
 //! is enough; there is nothing to brute-force).
 //!
 //! Tables (schema version in `PRAGMA user_version`, migrations in
-//! [`schema`]):
+//! `schema.rs`):
 //! - `schools`: the registry, re-imported in place; `revoked_ms` set when a
 //!   school is withdrawn (its agents are refused at once).
 //! - `tokens`: enrollment tokens per school, with expiry.

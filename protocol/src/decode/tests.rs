@@ -335,3 +335,63 @@ fn role_parses_snake_case_only() {
     let r = decode_report(&serde_json::to_vec(&v).unwrap()).unwrap();
     assert_eq!(r.inventory.unwrap().role, Role::Server);
 }
+
+#[test]
+fn batch_round_trips_and_refuses_whole_on_one_bad_report() {
+    let good = full_report();
+    let batch = crate::Batch {
+        reports: vec![good.clone(), good.clone()],
+    };
+    let bytes = serde_json::to_vec(&batch).unwrap();
+    assert_eq!(
+        decode_batch(&bytes, &Limits::DEFAULT, 10).unwrap(),
+        batch.reports
+    );
+
+    let mut bad = good.clone();
+    bad.sequence = 0;
+    let bytes = serde_json::to_vec(&crate::Batch {
+        reports: vec![good.clone(), bad],
+    })
+    .unwrap();
+    assert!(matches!(
+        decode_batch(&bytes, &Limits::DEFAULT, 10),
+        Err(DecodeError::Limit(_))
+    ));
+}
+
+#[test]
+fn batch_over_the_report_count_is_refused() {
+    let bytes = serde_json::to_vec(&crate::Batch {
+        reports: vec![full_report(); 3],
+    })
+    .unwrap();
+    match decode_batch(&bytes, &Limits::DEFAULT, 2) {
+        Err(DecodeError::Limit(LimitError::TooMany {
+            field,
+            len: 3,
+            max: 2,
+        })) => {
+            assert_eq!(field, "reports")
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn batch_with_foreign_fields_is_malformed() {
+    for bad in [
+        &br#"{"reports":[],"school":"b"}"#[..],
+        b"[]",
+        b"{}",
+        b"garbage",
+    ] {
+        assert!(
+            matches!(
+                decode_batch(bad, &Limits::DEFAULT, 10),
+                Err(DecodeError::Malformed(_))
+            ),
+            "{bad:?}"
+        );
+    }
+}

@@ -1,0 +1,244 @@
+//! The HTTPS client: enrollment and report delivery, with the retry
+//! decision as a value.
+//!
+//! TLS is rustls. The collector is verified against the CA pinned at
+//! enrollment (`--ca`), or the bundled Mozilla roots when none was given.
+//! Plain `http://` is refused unless the collector is on loopback.
+
+use schoolwatch_protocol::Batch;
+use schoolwatch_protocol::api::{
+    Ack, ENROLL_PATH, EnrollRequest, EnrollResponse, ErrorBody, REPORTS_PATH,
+};
+use std::io::Write;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// What became of one send.
+#[derive(Debug)]
+pub enum Outcome {
+    /// The collector stored (or already had) the batch.
+    Delivered(Ack),
+    /// Try again later: network trouble, 408, 429, 5xx (but 501).
+    Retry {
+        /// Why, for the log.
+        reason: String,
+        /// The collector's `Retry-After`, if it gave one.
+        after: Option<Duration>,
+    },
+    /// The collector refused the batch for good (other 4xx); retrying
+    /// would get the same answer.
+    Reject {
+        /// HTTP status.
+        status: u16,
+        /// The collector's explanation.
+        reason: String,
+    },
+}
+
+/// Sends to one collector.
+pub struct Client {
+    http: reqwest::Client,
+    base: String,
+}
+
+/// Whether a URL may be used, and a message when not.
+fn check_url(url: &str) -> anyhow::Result<()> {
+    let parsed = reqwest::Url::parse(url)
+        .map_err(|e| anyhow::anyhow!("collector URL {url:?} is not a URL: {e}"))?;
+    match parsed.scheme() {
+        "https" => Ok(()),
+        "http" => {
+            let loopback = match parsed.host() {
+                Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+                Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+                Some(url::Host::Domain(d)) => d == "localhost",
+                None => false,
+            };
+            anyhow::ensure!(
+                loopback,
+                "refusing plain http to {url}: reports would cross the network unencrypted; use https"
+            );
+            Ok(())
+        }
+        other => anyhow::bail!("collector URL scheme {other:?} is not supported; use https"),
+    }
+}
+
+impl Client {
+    /// A client for the collector at `base` (e.g. `https://collector:8443`),
+    /// trusting `ca_pem` if given.
+    pub fn new(base: &str, ca_pem: Option<&[u8]>) -> anyhow::Result<Self> {
+        use anyhow::Context;
+        check_url(base)?;
+        let mut roots = rustls::RootCertStore::empty();
+        match ca_pem {
+            Some(pem) => {
+                use rustls_pki_types::pem::PemObject;
+                let mut n = 0;
+                for cert in rustls_pki_types::CertificateDer::pem_slice_iter(pem) {
+                    roots
+                        .add(cert.context("reading the CA certificate")?)
+                        .context("adding the CA certificate")?;
+                    n += 1;
+                }
+                anyhow::ensure!(n > 0, "the CA file holds no PEM certificate");
+            }
+            None => roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned()),
+        }
+        let tls = rustls::ClientConfig::builder_with_provider(Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+        let http = reqwest::Client::builder()
+            .tls_backend_preconfigured(tls)
+            .connect_timeout(Duration::from_secs(15))
+            .timeout(Duration::from_secs(60))
+            .pool_idle_timeout(Duration::from_secs(90))
+            .user_agent(concat!("schoolwatch-agent/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .context("building the HTTPS client")?;
+        Ok(Self {
+            http,
+            base: base.trim_end_matches('/').to_owned(),
+        })
+    }
+
+    /// Exchanges an enrollment token for a credential.
+    pub async fn enroll(&self, req: &EnrollRequest) -> anyhow::Result<EnrollResponse> {
+        let resp = self
+            .http
+            .post(format!("{}{ENROLL_PATH}", self.base))
+            .json(req)
+            .send()
+            .await
+            .map_err(|e| {
+                anyhow::anyhow!("cannot reach the collector at {}: {}", self.base, chain(&e))
+            })?;
+        let status = resp.status();
+        if status.is_success() {
+            return Ok(resp.json().await?);
+        }
+        let body: Option<ErrorBody> = resp.json().await.ok();
+        anyhow::bail!(
+            "the collector refused the enrollment ({status}): {}",
+            body.map_or_else(|| "no explanation".to_owned(), |b| b.error)
+        )
+    }
+
+    /// Sends one batch, gzip-compressed.
+    pub async fn send(&self, credential: &str, batch: &Batch) -> Outcome {
+        let body = match gzip_json(batch) {
+            Ok(b) => b,
+            Err(e) => {
+                return Outcome::Reject {
+                    status: 0,
+                    reason: format!("cannot encode the batch: {e}"),
+                };
+            }
+        };
+        let resp = self
+            .http
+            .post(format!("{}{REPORTS_PATH}", self.base))
+            .bearer_auth(credential)
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .header(reqwest::header::CONTENT_ENCODING, "gzip")
+            .body(body)
+            .send()
+            .await;
+        let resp = match resp {
+            Ok(r) => r,
+            Err(e) => {
+                return Outcome::Retry {
+                    reason: format!("cannot reach the collector: {}", chain(&e)),
+                    after: None,
+                };
+            }
+        };
+        let status = resp.status().as_u16();
+        let after = resp
+            .headers()
+            .get(reqwest::header::RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse().ok())
+            .map(Duration::from_secs);
+        if resp.status().is_success() {
+            return match resp.json::<Ack>().await {
+                Ok(ack) => Outcome::Delivered(ack),
+                Err(e) => Outcome::Retry {
+                    reason: format!("unreadable acknowledgement: {e}"),
+                    after: None,
+                },
+            };
+        }
+        let reason = resp
+            .json::<ErrorBody>()
+            .await
+            .map_or_else(|_| format!("HTTP {status}"), |b| b.error);
+        decide(status, reason, after)
+    }
+}
+
+/// The retry decision for an error status (vector's `retry_action`).
+pub fn decide(status: u16, reason: String, after: Option<Duration>) -> Outcome {
+    match status {
+        408 | 429 => Outcome::Retry { reason, after },
+        500..=599 if status != 501 => Outcome::Retry { reason, after },
+        _ => Outcome::Reject { status, reason },
+    }
+}
+
+fn gzip_json(batch: &Batch) -> std::io::Result<Vec<u8>> {
+    let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    serde_json::to_writer(&mut enc, batch)?;
+    enc.flush()?;
+    enc.finish()
+}
+
+/// An error with its causes, one line (reqwest hides the TLS reason in the
+/// source chain, and that reason is what an IT person needs).
+fn chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut cur = e.source();
+    while let Some(c) = cur {
+        s.push_str(": ");
+        s.push_str(&c.to_string());
+        cur = c.source();
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plain_http_only_to_loopback() {
+        assert!(check_url("http://127.0.0.1:8088").is_ok());
+        assert!(check_url("http://localhost:8088").is_ok());
+        assert!(check_url("http://[::1]:8088").is_ok());
+        let e = check_url("http://collector.example:8088")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("refusing plain http"), "{e}");
+        assert!(check_url("https://collector.example").is_ok());
+        assert!(check_url("ftp://x").is_err());
+    }
+
+    #[test]
+    fn retry_decisions() {
+        for s in [408, 429, 500, 502, 503, 504] {
+            assert!(
+                matches!(decide(s, String::new(), None), Outcome::Retry { .. }),
+                "{s}"
+            );
+        }
+        for s in [400, 401, 413, 415, 422, 501] {
+            assert!(
+                matches!(decide(s, String::new(), None), Outcome::Reject { .. }),
+                "{s}"
+            );
+        }
+    }
+}

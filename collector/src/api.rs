@@ -1,0 +1,372 @@
+//! HTTP routes: enrollment, report ingest, `/metrics`, `/healthz`.
+//!
+//! Everything an agent sends is untrusted. Each refusal has one status and
+//! one `schoolwatch_ingest_rejected_total{reason}`: 400 malformed, 401
+//! unknown or revoked credential, 413 too large (as sent or decompressed),
+//! 415 wrong content type or encoding, 422 unsupported version or over a
+//! limit, 429 rate-limited (with `Retry-After`), 408 body too slow. The
+//! school always comes from the credential, never from the payload.
+
+use crate::config::IngestLimits;
+use crate::fleet::{Fleet, now_ms};
+use crate::metrics::{Metrics, Reject};
+use crate::ratelimit::RateLimiter;
+use crate::store::{Identity, Store};
+use crate::targets::Targets;
+use axum::Router;
+use axum::body::{Body, Bytes};
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use schoolwatch_protocol::api::{
+    Ack, ENROLL_PATH, EnrollRequest, EnrollResponse, ErrorBody, REPORTS_PATH,
+};
+use schoolwatch_protocol::{DecodeError, Limits, decode_batch};
+use std::io::Read;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// What every handler shares.
+pub struct AppState {
+    /// The database.
+    pub store: Arc<Store>,
+    /// Counters and exposition.
+    pub metrics: Arc<Metrics>,
+    /// Request bounds.
+    pub limits: IngestLimits,
+    /// Per-credential request budget.
+    pub rate: RateLimiter,
+    /// Online window for `/metrics`.
+    pub online_window: Duration,
+    /// The plan's targets, for coverage gauges.
+    pub targets: Targets,
+}
+
+/// The collector's routes.
+pub fn router(state: Arc<AppState>) -> Router {
+    Router::new()
+        .route(ENROLL_PATH, post(enroll))
+        .route(REPORTS_PATH, post(reports))
+        .route("/metrics", get(metrics))
+        .route("/healthz", get(healthz))
+        .with_state(state)
+}
+
+/// An error answer: status, the counter's reason, and a message for people.
+struct Refusal {
+    status: StatusCode,
+    reason: Option<Reject>,
+    message: String,
+    retry_after: Option<u64>,
+}
+
+impl Refusal {
+    fn new(status: StatusCode, reason: Reject, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            reason: Some(reason),
+            message: message.into(),
+            retry_after: None,
+        }
+    }
+
+    fn internal(e: impl std::fmt::Display) -> Self {
+        tracing::error!(error = %e, "Request failed inside the collector.");
+        Self {
+            status: StatusCode::INTERNAL_SERVER_ERROR,
+            reason: None,
+            message: "internal error; the agent will retry".into(),
+            retry_after: None,
+        }
+    }
+
+    fn into_response(self, metrics: &Metrics) -> Response {
+        match self.reason {
+            Some(r) => metrics.reject(r),
+            None => {
+                metrics.internal_errors.inc();
+            }
+        }
+        let mut resp = (
+            self.status,
+            axum::Json(ErrorBody {
+                error: self.message,
+            }),
+        )
+            .into_response();
+        if let Some(secs) = self.retry_after {
+            resp.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+        }
+        resp
+    }
+}
+
+/// Reads the body within the size and time limits, then decompresses it
+/// (gzip) within the decompressed limit.
+async fn read_body(
+    limits: &IngestLimits,
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<Vec<u8>, Refusal> {
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    if declared.is_some_and(|n| n > limits.max_body_bytes) {
+        return Err(too_large(limits.max_body_bytes));
+    }
+    let raw = match tokio::time::timeout(
+        limits.body_timeout,
+        axum::body::to_bytes(body, limits.max_body_bytes),
+    )
+    .await
+    {
+        Err(_) => {
+            return Err(Refusal::new(
+                StatusCode::REQUEST_TIMEOUT,
+                Reject::Timeout,
+                "the request body did not arrive in time",
+            ));
+        }
+        // to_bytes fails when the limit is hit (or the client went away).
+        Ok(Err(_)) => return Err(too_large(limits.max_body_bytes)),
+        Ok(Ok(b)) => b,
+    };
+    let encoding = headers
+        .get(header::CONTENT_ENCODING)
+        .map(|v| v.to_str().unwrap_or("?").to_ascii_lowercase());
+    match encoding.as_deref() {
+        None | Some("identity") => Ok(raw.to_vec()),
+        Some("gzip") => gunzip(&raw, limits.max_decompressed_bytes),
+        Some(other) => Err(Refusal::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Reject::UnsupportedMediaType,
+            format!("content encoding {other:?} is not supported; use gzip or none"),
+        )),
+    }
+}
+
+fn too_large(max: usize) -> Refusal {
+    Refusal::new(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        Reject::TooLarge,
+        format!("the request body is over {max} bytes; send smaller batches"),
+    )
+}
+
+/// Decompresses at most `max` bytes; more is a zip bomb or a misconfigured
+/// agent, refused either way.
+fn gunzip(raw: &Bytes, max: usize) -> Result<Vec<u8>, Refusal> {
+    let mut out = Vec::new();
+    let mut reader = flate2::read::GzDecoder::new(&raw[..]).take(max as u64 + 1);
+    reader.read_to_end(&mut out).map_err(|e| {
+        Refusal::new(
+            StatusCode::BAD_REQUEST,
+            Reject::Malformed,
+            format!("the gzip body is corrupt: {e}"),
+        )
+    })?;
+    if out.len() > max {
+        return Err(Refusal::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            Reject::DecompressedTooLarge,
+            format!("the body is over {max} bytes once decompressed"),
+        ));
+    }
+    Ok(out)
+}
+
+fn require_json(headers: &HeaderMap) -> Result<(), Refusal> {
+    let ok = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| {
+            v.split(';')
+                .next()
+                .is_some_and(|m| m.trim() == "application/json")
+        });
+    if ok {
+        Ok(())
+    } else {
+        Err(Refusal::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Reject::UnsupportedMediaType,
+            "send Content-Type: application/json",
+        ))
+    }
+}
+
+/// Runs blocking store work off the async threads.
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, crate::store::StoreError> + Send + 'static,
+) -> Result<T, Refusal> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(Refusal::internal)?
+        .map_err(Refusal::internal)
+}
+
+// === enroll ===
+
+async fn enroll(State(st): State<Arc<AppState>>, headers: HeaderMap, body: Body) -> Response {
+    match enroll_inner(&st, &headers, body).await {
+        Ok(r) => {
+            st.metrics.enrollments.inc();
+            axum::Json(r).into_response()
+        }
+        Err(e) => e.into_response(&st.metrics),
+    }
+}
+
+async fn enroll_inner(
+    st: &AppState,
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<EnrollResponse, Refusal> {
+    require_json(headers)?;
+    let bytes = read_body(&st.limits, headers, body).await?;
+    let req: EnrollRequest = serde_json::from_slice(&bytes).map_err(|e| {
+        Refusal::new(
+            StatusCode::BAD_REQUEST,
+            Reject::Malformed,
+            format!("malformed enrollment: {e}"),
+        )
+    })?;
+    let max = Limits::DEFAULT.max_string_bytes;
+    if req.token.len() > max
+        || req.fingerprint.len() > max
+        || req.hostname.len() > max
+        || req.fingerprint.is_empty()
+    {
+        return Err(Refusal::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            Reject::Limits,
+            format!("token, fingerprint and hostname must be 1 to {max} bytes"),
+        ));
+    }
+    let store = st.store.clone();
+    let result =
+        blocking(move || store.enroll(&req.token, &req.fingerprint, &req.hostname, now_ms()))
+            .await?;
+    match result {
+        Ok(e) => {
+            tracing::info!(agent = %e.agent_id, school = %e.school_id, reenrolled = e.reenrolled, "Agent enrolled.");
+            Ok(EnrollResponse {
+                agent_id: e.agent_id,
+                credential: e.credential,
+                school_id: e.school_id,
+                reenrolled: e.reenrolled,
+            })
+        }
+        Err(e) => Err(Refusal::new(
+            StatusCode::UNAUTHORIZED,
+            Reject::Unauthorized,
+            e.to_string(),
+        )),
+    }
+}
+
+// === reports ===
+
+async fn reports(State(st): State<Arc<AppState>>, headers: HeaderMap, body: Body) -> Response {
+    match reports_inner(&st, &headers, body).await {
+        Ok(ack) => axum::Json(ack).into_response(),
+        Err(e) => e.into_response(&st.metrics),
+    }
+}
+
+async fn authenticate(st: &AppState, headers: &HeaderMap) -> Result<Identity, Refusal> {
+    let unauthorized = |m: &str| Refusal::new(StatusCode::UNAUTHORIZED, Reject::Unauthorized, m);
+    let credential = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .ok_or_else(|| {
+            unauthorized(
+                "send the agent credential as `Authorization: Bearer ...`; enroll the agent first",
+            )
+        })?
+        .to_owned();
+    if credential.len() > 128 {
+        return Err(unauthorized(
+            "unknown or revoked credential; re-enroll the agent",
+        ));
+    }
+    let store = st.store.clone();
+    blocking(move || store.authenticate(&credential))
+        .await?
+        .ok_or_else(|| unauthorized("unknown or revoked credential; re-enroll the agent"))
+}
+
+async fn reports_inner(st: &AppState, headers: &HeaderMap, body: Body) -> Result<Ack, Refusal> {
+    let who = authenticate(st, headers).await?;
+    if let Err(wait) = st.rate.check(&who.agent_id) {
+        let secs = wait.as_secs().max(1);
+        let mut r = Refusal::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            Reject::RateLimited,
+            format!("too many requests from this agent; retry in {secs} s"),
+        );
+        r.retry_after = Some(secs);
+        return Err(r);
+    }
+    require_json(headers)?;
+    let bytes = read_body(&st.limits, headers, body).await?;
+    let reports = decode_batch(&bytes, &Limits::DEFAULT, st.limits.max_reports_per_batch).map_err(|e| {
+        let (status, reason) = match &e {
+            DecodeError::TooLarge { .. } => (StatusCode::PAYLOAD_TOO_LARGE, Reject::TooLarge),
+            DecodeError::Malformed(_) => (StatusCode::BAD_REQUEST, Reject::Malformed),
+            DecodeError::UnsupportedVersion { .. } => (StatusCode::UNPROCESSABLE_ENTITY, Reject::UnsupportedVersion),
+            DecodeError::Limit(_) => (StatusCode::UNPROCESSABLE_ENTITY, Reject::Limits),
+        };
+        tracing::warn!(agent = %who.agent_id, school = %who.school_id, error = %e, "Report batch refused.");
+        Refusal::new(status, reason, e.to_string())
+    })?;
+    let acknowledged: Vec<u64> = reports.iter().map(|r| r.sequence).collect();
+    let store = st.store.clone();
+    let outcome = blocking(move || store.ingest(&who, &reports, now_ms())).await?;
+    st.metrics
+        .reports_accepted
+        .inc_by(u64::from(outcome.accepted));
+    st.metrics
+        .reports_duplicate
+        .inc_by(u64::from(outcome.duplicates));
+    Ok(Ack {
+        acknowledged,
+        accepted: outcome.accepted,
+        duplicates: outcome.duplicates,
+    })
+}
+
+// === metrics and health ===
+
+async fn metrics(State(st): State<Arc<AppState>>) -> Response {
+    let store = st.store.clone();
+    let targets = st.targets.clone();
+    let window = st.online_window;
+    match blocking(move || Fleet::load(&store, &targets, window, now_ms())).await {
+        Ok(fleet) => {
+            let window_ms = i64::try_from(window.as_millis()).unwrap_or(i64::MAX);
+            let text = st.metrics.encode(Arc::new(fleet), window_ms);
+            (
+                [(
+                    header::CONTENT_TYPE,
+                    "application/openmetrics-text; version=1.0.0; charset=utf-8",
+                )],
+                text,
+            )
+                .into_response()
+        }
+        Err(e) => e.into_response(&st.metrics),
+    }
+}
+
+async fn healthz(State(st): State<Arc<AppState>>) -> Response {
+    let store = st.store.clone();
+    match blocking(move || store.schools().map(|s| s.len())).await {
+        Ok(n) => (StatusCode::OK, format!("ok: {n} schools\n")).into_response(),
+        Err(_) => (StatusCode::SERVICE_UNAVAILABLE, "database unavailable\n").into_response(),
+    }
+}

@@ -1,0 +1,366 @@
+//! The collector's configuration file (`collector.toml`).
+//!
+//! Strict like the agent's: unknown keys are refused, every problem is
+//! reported at once naming its key, and plain HTTP is allowed only when the
+//! file says so *and* the listen address is loopback.
+
+use crate::targets::Targets;
+use schoolwatch_agent::config::parse_toml;
+use serde::Deserialize;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// Where `serve` looks for its config when `--config` is not given.
+pub const DEFAULT_PATH: &str = "/etc/schoolwatch/collector.toml";
+
+/// How the collector listens.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Transport {
+    /// HTTPS with these PEM files.
+    Tls {
+        /// Certificate chain.
+        cert: PathBuf,
+        /// Private key.
+        key: PathBuf,
+    },
+    /// Plain HTTP (loopback only).
+    Plain,
+}
+
+/// Bounds on what one request may carry.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct IngestLimits {
+    /// Largest request body as sent (compressed), bytes.
+    pub max_body_bytes: usize,
+    /// Largest body after decompression, bytes.
+    pub max_decompressed_bytes: usize,
+    /// Most reports in one batch.
+    pub max_reports_per_batch: usize,
+    /// Requests per minute per credential (a token bucket).
+    pub requests_per_minute: u32,
+    /// How long a client may take to send its body.
+    pub body_timeout: Duration,
+}
+
+impl Default for IngestLimits {
+    fn default() -> Self {
+        Self {
+            max_body_bytes: 1 << 20,
+            max_decompressed_bytes: 16 << 20,
+            max_reports_per_batch: 1000,
+            requests_per_minute: 120,
+            body_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+/// The validated configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Listen address.
+    pub listen: SocketAddr,
+    /// HTTPS or (loopback) HTTP.
+    pub transport: Transport,
+    /// Where the database lives.
+    pub data_dir: PathBuf,
+    /// A school is online when one of its agents reported within this.
+    pub online_window: Duration,
+    /// Request bounds.
+    pub limits: IngestLimits,
+    /// The plan's targets.
+    pub targets: Targets,
+}
+
+impl Config {
+    /// Defaults for a collector on loopback over plain HTTP with its data in
+    /// `data_dir` (the demo and tests start from this).
+    pub fn local(data_dir: PathBuf) -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8088)),
+            transport: Transport::Plain,
+            data_dir,
+            online_window: Duration::from_secs(default_online_window_secs()),
+            limits: IngestLimits::default(),
+            targets: Targets::default(),
+        }
+    }
+
+    /// Reads and validates `path`. Unlike the agent, a missing file is an
+    /// error: a collector without TLS settings should not start by accident.
+    pub fn load(path: &Path) -> anyhow::Result<Self> {
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            anyhow::anyhow!(
+                "{}: cannot read the config file: {e}; start from config/collector.toml",
+                path.display()
+            )
+        })?;
+        Self::from_toml_str(&text, path)
+    }
+
+    /// Parses config text; `path` names the file in errors and anchors
+    /// relative paths (targets file, TLS files).
+    pub fn from_toml_str(text: &str, path: &Path) -> anyhow::Result<Self> {
+        let fail = |problem: String| anyhow::anyhow!("{}: {problem}", path.display());
+        let raw: RawConfig = parse_toml(text).map_err(fail)?;
+        let base = path.parent().unwrap_or(Path::new("."));
+        let mut problems = Vec::new();
+        let listen: Option<SocketAddr> = match raw.server.listen.parse() {
+            Ok(a) => Some(a),
+            Err(_) => {
+                problems.push(format!(
+                    "key `server.listen`: {:?} is not an address; write it as \"0.0.0.0:8443\" or \"[::]:8443\"",
+                    raw.server.listen
+                ));
+                None
+            }
+        };
+        let transport = match (
+            raw.server.plain_http,
+            raw.server.tls_cert,
+            raw.server.tls_key,
+        ) {
+            (true, _, _) => {
+                if listen.is_some_and(|a| !a.ip().is_loopback()) {
+                    problems.push("key `server.plain_http`: plain HTTP is only allowed on a loopback listen address (127.0.0.1 or ::1); set tls_cert and tls_key for anything else".to_owned());
+                }
+                Transport::Plain
+            }
+            (false, Some(cert), Some(key)) => Transport::Tls {
+                cert: base.join(cert),
+                key: base.join(key),
+            },
+            (false, _, _) => {
+                problems.push("keys `server.tls_cert` and `server.tls_key`: both are needed for HTTPS (or set `server.plain_http = true` on a loopback address)".to_owned());
+                Transport::Plain
+            }
+        };
+        if !(10..=86_400).contains(&raw.fleet.online_window_secs) {
+            problems.push(format!(
+                "key `fleet.online_window_secs`: {} is out of range; use 10 to 86400",
+                raw.fleet.online_window_secs
+            ));
+        }
+        let targets = match &raw.targets.file {
+            None => Targets::default(),
+            Some(f) => {
+                let file = base.join(f);
+                match std::fs::read_to_string(&file) {
+                    Ok(t) => match Targets::from_toml_str(&t) {
+                        Ok(t) => t,
+                        Err(e) => {
+                            problems.push(format!("{}: {e}", file.display()));
+                            Targets::default()
+                        }
+                    },
+                    Err(e) => {
+                        problems.push(format!(
+                            "key `targets.file`: cannot read {}: {e}",
+                            file.display()
+                        ));
+                        Targets::default()
+                    }
+                }
+            }
+        };
+        let l = raw.ingest;
+        for (key, v) in [
+            ("ingest.max_body_bytes", l.max_body_bytes),
+            ("ingest.max_decompressed_bytes", l.max_decompressed_bytes),
+            ("ingest.max_reports_per_batch", l.max_reports_per_batch),
+            ("ingest.requests_per_minute", l.requests_per_minute as usize),
+        ] {
+            if v == 0 {
+                problems.push(format!("key `{key}`: must be more than 0"));
+            }
+        }
+        if !problems.is_empty() {
+            return Err(fail(problems.join("; ")));
+        }
+        Ok(Config {
+            listen: listen.unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 0))),
+            transport,
+            data_dir: base.join(raw.store.data_dir),
+            online_window: Duration::from_secs(raw.fleet.online_window_secs),
+            limits: IngestLimits {
+                max_body_bytes: l.max_body_bytes,
+                max_decompressed_bytes: l.max_decompressed_bytes,
+                max_reports_per_batch: l.max_reports_per_batch,
+                requests_per_minute: l.requests_per_minute,
+                body_timeout: Duration::from_secs(l.body_timeout_secs.max(1)),
+            },
+            targets,
+        })
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    #[serde(default)]
+    server: RawServer,
+    #[serde(default)]
+    store: RawStore,
+    #[serde(default)]
+    fleet: RawFleet,
+    #[serde(default)]
+    ingest: RawIngest,
+    #[serde(default)]
+    targets: RawTargets,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawServer {
+    #[serde(default = "default_listen")]
+    listen: String,
+    #[serde(default)]
+    plain_http: bool,
+    tls_cert: Option<PathBuf>,
+    tls_key: Option<PathBuf>,
+}
+
+impl Default for RawServer {
+    fn default() -> Self {
+        Self {
+            listen: default_listen(),
+            plain_http: false,
+            tls_cert: None,
+            tls_key: None,
+        }
+    }
+}
+
+fn default_listen() -> String {
+    "0.0.0.0:8443".to_owned()
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawStore {
+    #[serde(default = "default_data_dir")]
+    data_dir: PathBuf,
+}
+
+impl Default for RawStore {
+    fn default() -> Self {
+        Self {
+            data_dir: default_data_dir(),
+        }
+    }
+}
+
+fn default_data_dir() -> PathBuf {
+    PathBuf::from("/var/lib/schoolwatch")
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawFleet {
+    #[serde(default = "default_online_window_secs")]
+    online_window_secs: u64,
+}
+
+impl Default for RawFleet {
+    fn default() -> Self {
+        Self {
+            online_window_secs: default_online_window_secs(),
+        }
+    }
+}
+
+/// Five minutes: five missed one-minute reports before a school is called
+/// offline, so one lost 4G packet burst does not page anyone.
+const fn default_online_window_secs() -> u64 {
+    300
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawIngest {
+    #[serde(default = "d_body")]
+    max_body_bytes: usize,
+    #[serde(default = "d_decompressed")]
+    max_decompressed_bytes: usize,
+    #[serde(default = "d_batch")]
+    max_reports_per_batch: usize,
+    #[serde(default = "d_rpm")]
+    requests_per_minute: u32,
+    #[serde(default = "d_body_timeout")]
+    body_timeout_secs: u64,
+}
+
+impl Default for RawIngest {
+    fn default() -> Self {
+        Self {
+            max_body_bytes: d_body(),
+            max_decompressed_bytes: d_decompressed(),
+            max_reports_per_batch: d_batch(),
+            requests_per_minute: d_rpm(),
+            body_timeout_secs: d_body_timeout(),
+        }
+    }
+}
+
+fn d_body() -> usize {
+    IngestLimits::default().max_body_bytes
+}
+fn d_decompressed() -> usize {
+    IngestLimits::default().max_decompressed_bytes
+}
+fn d_batch() -> usize {
+    IngestLimits::default().max_reports_per_batch
+}
+fn d_rpm() -> u32 {
+    IngestLimits::default().requests_per_minute
+}
+fn d_body_timeout() -> u64 {
+    IngestLimits::default().body_timeout.as_secs()
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawTargets {
+    file: Option<PathBuf>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<Config, String> {
+        Config::from_toml_str(text, Path::new("/etc/schoolwatch/collector.toml"))
+            .map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn shipped_example_parses() {
+        let text = include_str!("../../config/collector.toml");
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../config/collector.toml");
+        let c = Config::from_toml_str(text, &dir).unwrap();
+        assert!(matches!(c.transport, Transport::Tls { .. }));
+    }
+
+    #[test]
+    fn plain_http_only_on_loopback() {
+        let c = parse("[server]\nlisten = \"127.0.0.1:8088\"\nplain_http = true\n").unwrap();
+        assert_eq!(c.transport, Transport::Plain);
+        let e = parse("[server]\nlisten = \"0.0.0.0:8088\"\nplain_http = true\n").unwrap_err();
+        assert!(e.contains("key `server.plain_http`"), "{e}");
+    }
+
+    #[test]
+    fn tls_needs_both_files() {
+        let e = parse("[server]\ntls_cert = \"c.pem\"\n").unwrap_err();
+        assert!(e.contains("server.tls_key"), "{e}");
+    }
+
+    #[test]
+    fn unknown_key_names_file_and_key() {
+        let e = parse("[fleet]\nonline_window = 5\n").unwrap_err();
+        assert!(
+            e.starts_with("/etc/schoolwatch/collector.toml: key `fleet.online_window`"),
+            "{e}"
+        );
+    }
+}

@@ -1,0 +1,538 @@
+//! Prometheus exposition: the collector's own counters (registered once,
+//! atomics) and the fleet's state (encoded from a [`Fleet`] read at scrape
+//! time, so revoked hosts vanish at once and nothing is cached stale).
+//!
+//! Label values come from agents and the registry; prometheus-client
+//! escapes them (quotes, backslashes, newlines), and every value is UTF-8.
+
+use crate::coverage::Summary;
+use crate::fleet::{Fleet, is_online};
+use prometheus_client::encoding::{DescriptorEncoder, EncodeLabelSet, EncodeMetric};
+use prometheus_client::metrics::MetricType;
+use prometheus_client::metrics::counter::{ConstCounter, Counter};
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::ConstGauge;
+use prometheus_client::registry::Registry;
+use std::sync::Arc;
+
+/// Why a request was refused; the `reason` label of
+/// `schoolwatch_ingest_rejected_total`.
+#[derive(Debug, Clone, Copy, Hash, PartialEq, Eq)]
+pub enum Reject {
+    /// Body over the size limit (compressed).
+    TooLarge,
+    /// Body over the size limit once decompressed.
+    DecompressedTooLarge,
+    /// Not JSON or the wrong shape.
+    Malformed,
+    /// No, unknown or revoked credential (or bad enrollment token).
+    Unauthorized,
+    /// A schema version this collector does not read.
+    UnsupportedVersion,
+    /// Over a count or length limit, or an impossible value.
+    Limits,
+    /// Wrong content type or encoding.
+    UnsupportedMediaType,
+    /// Too many requests from one credential.
+    RateLimited,
+    /// The body did not arrive in time.
+    Timeout,
+}
+
+impl Reject {
+    /// The label value.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Reject::TooLarge => "too_large",
+            Reject::DecompressedTooLarge => "decompressed_too_large",
+            Reject::Malformed => "malformed",
+            Reject::Unauthorized => "unauthorized",
+            Reject::UnsupportedVersion => "unsupported_version",
+            Reject::Limits => "limits",
+            Reject::UnsupportedMediaType => "unsupported_media_type",
+            Reject::RateLimited => "rate_limited",
+            Reject::Timeout => "timeout",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ReasonLabels {
+    reason: &'static str,
+}
+
+/// The collector's own counters.
+pub struct Metrics {
+    registry: Registry,
+    rejected: Family<ReasonLabels, Counter>,
+    /// Reports stored for the first time.
+    pub reports_accepted: Counter,
+    /// Reports received again (replays), acknowledged but not counted.
+    pub reports_duplicate: Counter,
+    /// Successful enrollments.
+    pub enrollments: Counter,
+    /// Requests that failed inside the collector (store errors).
+    pub internal_errors: Counter,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Metrics {
+    /// Registers every counter; each `reason` starts at zero so that a
+    /// rate() over it works from the first scrape.
+    pub fn new() -> Self {
+        let mut registry = Registry::default();
+        let rejected = Family::<ReasonLabels, Counter>::default();
+        for r in [
+            Reject::TooLarge,
+            Reject::DecompressedTooLarge,
+            Reject::Malformed,
+            Reject::Unauthorized,
+            Reject::UnsupportedVersion,
+            Reject::Limits,
+            Reject::UnsupportedMediaType,
+            Reject::RateLimited,
+            Reject::Timeout,
+        ] {
+            let _ = rejected.get_or_create(&ReasonLabels { reason: r.as_str() });
+        }
+        registry.register(
+            "schoolwatch_ingest_rejected",
+            "Requests refused, by reason",
+            rejected.clone(),
+        );
+        let reports_accepted = Counter::default();
+        registry.register(
+            "schoolwatch_ingest_reports",
+            "Reports accepted and stored (after de-duplication)",
+            reports_accepted.clone(),
+        );
+        let reports_duplicate = Counter::default();
+        registry.register(
+            "schoolwatch_ingest_duplicate_reports",
+            "Reports received again and acknowledged without storing",
+            reports_duplicate.clone(),
+        );
+        let enrollments = Counter::default();
+        registry.register(
+            "schoolwatch_enrollments",
+            "Agents enrolled (including re-enrollments)",
+            enrollments.clone(),
+        );
+        let internal_errors = Counter::default();
+        registry.register(
+            "schoolwatch_internal_errors",
+            "Requests that failed inside the collector",
+            internal_errors.clone(),
+        );
+        Self {
+            registry,
+            rejected,
+            reports_accepted,
+            reports_duplicate,
+            enrollments,
+            internal_errors,
+        }
+    }
+
+    /// Counts a refused request.
+    pub fn reject(&self, reason: Reject) {
+        self.rejected
+            .get_or_create(&ReasonLabels {
+                reason: reason.as_str(),
+            })
+            .inc();
+    }
+
+    /// How many requests were refused for `reason` so far.
+    pub fn rejected(&self, reason: Reject) -> u64 {
+        self.rejected
+            .get_or_create(&ReasonLabels {
+                reason: reason.as_str(),
+            })
+            .get()
+    }
+
+    /// The OpenMetrics text of the counters and of `fleet`.
+    pub fn encode(&self, fleet: Arc<Fleet>, online_window_ms: i64) -> String {
+        let mut fleet_registry = Registry::default();
+        fleet_registry.register_collector(Box::new(FleetCollector {
+            fleet,
+            online_window_ms,
+        }));
+        let mut out = String::new();
+        // Writing to a String cannot fail.
+        let _ = prometheus_client::encoding::text::encode_registry(&mut out, &self.registry);
+        let _ = prometheus_client::encoding::text::encode_registry(&mut out, &fleet_registry);
+        let _ = prometheus_client::encoding::text::encode_eof(&mut out);
+        out
+    }
+}
+
+/// Encodes one [`Fleet`] as gauges and counters.
+struct FleetCollector {
+    fleet: Arc<Fleet>,
+    online_window_ms: i64,
+}
+
+impl std::fmt::Debug for FleetCollector {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FleetCollector").finish_non_exhaustive()
+    }
+}
+
+/// Writes one metric family: a descriptor, then one sample per label set.
+fn family<L: EncodeLabelSet, M: EncodeMetric>(
+    encoder: &mut DescriptorEncoder,
+    name: &str,
+    help: &str,
+    kind: MetricType,
+    samples: impl IntoIterator<Item = (L, M)>,
+) -> std::fmt::Result {
+    let mut metric = encoder.encode_descriptor(name, help, None, kind)?;
+    for (labels, value) in samples {
+        value.encode(metric.encode_family(&labels)?)?;
+    }
+    Ok(())
+}
+
+fn gauge<L: EncodeLabelSet>(
+    e: &mut DescriptorEncoder,
+    name: &str,
+    help: &str,
+    samples: impl IntoIterator<Item = (L, f64)>,
+) -> std::fmt::Result {
+    family(
+        e,
+        name,
+        help,
+        MetricType::Gauge,
+        samples.into_iter().map(|(l, v)| (l, ConstGauge::new(v))),
+    )
+}
+
+impl prometheus_client::collector::Collector for FleetCollector {
+    fn encode(&self, mut e: DescriptorEncoder) -> std::fmt::Result {
+        let f = &*self.fleet;
+        let school_of: std::collections::HashMap<&str, &crate::registry::School> =
+            f.schools.iter().map(|s| (s.id.as_str(), s)).collect();
+
+        // === schools ===
+        gauge(
+            &mut e,
+            "schoolwatch_school_info",
+            "A school in the registry (always 1)",
+            f.schools.iter().map(|s| {
+                (
+                    [
+                        ("school", s.id.as_str()),
+                        ("name", s.name.as_str()),
+                        ("district", s.district.as_str()),
+                        ("level", s.level.as_str()),
+                        ("link_kind", s.link_kind.as_str()),
+                    ],
+                    1.0,
+                )
+            }),
+        )?;
+        let school_labels = |id: &'_ str, district: &'_ str| -> [(&'static str, String); 2] {
+            [("school", id.to_owned()), ("district", district.to_owned())]
+        };
+        gauge(
+            &mut e,
+            "schoolwatch_school_online",
+            "1 when an agent of the school reported within the online window",
+            f.coverage.iter().map(|c| {
+                (
+                    school_labels(&c.id, &c.district),
+                    f64::from(u8::from(c.online)),
+                )
+            }),
+        )?;
+        gauge(
+            &mut e,
+            "schoolwatch_school_agents",
+            "Enrolled agents of the school that are not revoked",
+            f.coverage
+                .iter()
+                .map(|c| (school_labels(&c.id, &c.district), f64::from(c.agents))),
+        )?;
+        gauge(
+            &mut e,
+            "schoolwatch_school_contracted_bits_per_second",
+            "Contracted link speed from the registry",
+            f.schools
+                .iter()
+                .map(|s| (school_labels(&s.id, &s.district), s.contracted_mbps * 1e6)),
+        )?;
+        for (name, help, pick) in [
+            (
+                "schoolwatch_school_availability_24h_ratio",
+                "Share of the last 24 hours with a report (since the school first reported)",
+                (|c: &crate::coverage::SchoolCoverage| c.availability_24h) as fn(&_) -> Option<f64>,
+            ),
+            (
+                "schoolwatch_school_availability_7d_ratio",
+                "Share of the last 7 days with a report (since the school first reported)",
+                |c| c.availability_7d,
+            ),
+        ] {
+            gauge(
+                &mut e,
+                name,
+                help,
+                f.coverage
+                    .iter()
+                    .filter_map(|c| Some((school_labels(&c.id, &c.district), pick(c)?))),
+            )?;
+        }
+
+        // === hosts ===
+        let host_labels = |h: &crate::store::HostState| -> [(&'static str, String); 5] {
+            let district = school_of
+                .get(h.school_id.as_str())
+                .map_or("", |s| s.district.as_str());
+            [
+                ("school", h.school_id.clone()),
+                ("district", district.to_owned()),
+                ("host", h.hostname.clone()),
+                ("agent_id", h.agent_id.clone()),
+                ("role", h.role.as_str().to_owned()),
+            ]
+        };
+        let reporting = || f.hosts.iter().filter(|h| h.reports_total > 0);
+        let inventoried = || f.hosts.iter().filter(|h| h.has_inventory);
+        gauge(
+            &mut e,
+            "schoolwatch_host_info",
+            "A reporting host (always 1)",
+            inventoried().map(|h| {
+                let [a, b, c, d, r] = host_labels(h);
+                (
+                    vec![
+                        a,
+                        b,
+                        c,
+                        d,
+                        r,
+                        ("os", h.os.clone()),
+                        ("cpu_model", h.cpu_model.clone()),
+                    ],
+                    1.0,
+                )
+            }),
+        )?;
+        gauge(
+            &mut e,
+            "schoolwatch_host_last_seen_timestamp_seconds",
+            "When the host's last report was received",
+            reporting().map(|h| (host_labels(h), h.last_seen_ms as f64 / 1000.0)),
+        )?;
+        gauge(
+            &mut e,
+            "schoolwatch_host_up",
+            "1 when the host reported within the online window",
+            reporting().map(|h| {
+                (
+                    host_labels(h),
+                    f64::from(u8::from(is_online(
+                        h.last_seen_ms,
+                        f.now_ms,
+                        self.online_window_ms,
+                    ))),
+                )
+            }),
+        )?;
+        family(
+            &mut e,
+            "schoolwatch_host_reports",
+            "Reports accepted from the host (after de-duplication)",
+            MetricType::Counter,
+            reporting().map(|h| (host_labels(h), ConstCounter::new(h.reports_total))),
+        )?;
+        gauge(
+            &mut e,
+            "schoolwatch_host_last_sequence",
+            "Highest report sequence accepted from the host",
+            reporting().map(|h| (host_labels(h), h.last_sequence as f64)),
+        )?;
+        for (name, help, pick) in [
+            (
+                "schoolwatch_host_boot_time_seconds",
+                "When the host booted, seconds since the epoch",
+                (|h: &crate::store::HostState| h.boot_time_seconds as f64) as fn(&_) -> f64,
+            ),
+            (
+                "schoolwatch_host_memory_total_bytes",
+                "Physical memory of the host",
+                |h| h.memory_total_bytes as f64,
+            ),
+            (
+                "schoolwatch_host_cpu_logical_cores",
+                "Logical CPU cores of the host",
+                |h| f64::from(h.logical_cores),
+            ),
+            (
+                "schoolwatch_host_disk_total_bytes",
+                "Sum of the host's disk sizes",
+                |h| h.disk_total_bytes as f64,
+            ),
+        ] {
+            gauge(
+                &mut e,
+                name,
+                help,
+                inventoried().map(|h| (host_labels(h), pick(h))),
+            )?;
+        }
+        let sampled = || {
+            f.hosts
+                .iter()
+                .filter_map(|h| Some((h, h.last_sample.as_ref()?)))
+        };
+        gauge(
+            &mut e,
+            "schoolwatch_host_cpu_usage_ratio",
+            "Share of CPU time busy over the last sample interval",
+            sampled().map(|(h, s)| (host_labels(h), s.cpu_usage_ratio)),
+        )?;
+        gauge(
+            &mut e,
+            "schoolwatch_host_memory_used_bytes",
+            "Memory in use at the last sample",
+            sampled().map(|(h, s)| (host_labels(h), s.memory_used_bytes as f64)),
+        )?;
+        for (name, help, rx) in [
+            (
+                "schoolwatch_host_network_receive_bits_per_second",
+                "Receive rate of an interface over the last sample interval",
+                true,
+            ),
+            (
+                "schoolwatch_host_network_transmit_bits_per_second",
+                "Transmit rate of an interface over the last sample interval",
+                false,
+            ),
+        ] {
+            gauge(
+                &mut e,
+                name,
+                help,
+                sampled().flat_map(|(h, s)| {
+                    let labels = host_labels(h);
+                    s.interfaces.iter().map(move |i| {
+                        let mut l = labels.to_vec();
+                        l.push(("interface", i.name.clone()));
+                        (
+                            l,
+                            if rx {
+                                i.rx_bits_per_second
+                            } else {
+                                i.tx_bits_per_second
+                            },
+                        )
+                    })
+                }),
+            )?;
+        }
+
+        // === coverage ===
+        coverage_families(&mut e, "schoolwatch_district", &f.districts, true)?;
+        coverage_families(
+            &mut e,
+            "schoolwatch_province",
+            std::slice::from_ref(&f.province),
+            false,
+        )?;
+        Ok(())
+    }
+}
+
+/// Coverage gauges for districts (labelled by district) or the province.
+fn coverage_families(
+    e: &mut DescriptorEncoder,
+    prefix: &str,
+    summaries: &[Summary],
+    by_district: bool,
+) -> std::fmt::Result {
+    let labels = |s: &Summary| -> Vec<(&'static str, String)> {
+        if by_district {
+            vec![("district", s.scope.clone())]
+        } else {
+            Vec::new()
+        }
+    };
+    type Pick = fn(&Summary) -> Option<f64>;
+    let fields: [(&str, &str, Pick); 13] = [
+        ("schools_registered", "Schools in the registry", |s| {
+            Some(f64::from(s.schools_registered))
+        }),
+        (
+            "schools_reporting",
+            "Schools with at least one reporting agent",
+            |s| Some(f64::from(s.schools_reporting)),
+        ),
+        (
+            "schools_without_agent",
+            "Registered schools with no reporting agent",
+            |s| Some(f64::from(s.schools_without_agent)),
+        ),
+        ("schools_online", "Schools online now", |s| {
+            Some(f64::from(s.schools_online))
+        }),
+        (
+            "availability_24h_ratio",
+            "Mean availability over 24 hours of reporting schools",
+            |s| s.availability_24h,
+        ),
+        (
+            "availability_7d_ratio",
+            "Mean availability over 7 days of reporting schools",
+            |s| s.availability_7d,
+        ),
+        ("machines_reporting", "Machines reporting", |s| {
+            Some(f64::from(s.machines_reporting))
+        }),
+        (
+            "machines_meeting_minimum",
+            "Machines meeting the minimum configuration",
+            |s| Some(f64::from(s.machines_meeting_min)),
+        ),
+        ("lab_pcs_reporting", "Lab PCs reporting", |s| {
+            Some(f64::from(s.lab_pcs_reporting))
+        }),
+        (
+            "lab_pcs_expected",
+            "Lab PCs expected by the registry",
+            |s| Some(f64::from(s.lab_pcs_expected)),
+        ),
+        (
+            "schools_link_on_target",
+            "Schools whose contracted link is of the target kind",
+            |s| Some(f64::from(s.schools_link_on_target)),
+        ),
+        (
+            "schools_bandwidth_measured",
+            "Schools with a measured bandwidth",
+            |s| Some(f64::from(s.schools_bandwidth_measured)),
+        ),
+        (
+            "schools_bandwidth_on_target",
+            "Schools whose measured bandwidth meets the target",
+            |s| Some(f64::from(s.schools_bandwidth_on_target)),
+        ),
+    ];
+    for (name, help, pick) in fields {
+        gauge(
+            e,
+            &format!("{prefix}_{name}"),
+            help,
+            summaries.iter().filter_map(|s| Some((labels(s), pick(s)?))),
+        )?;
+    }
+    Ok(())
+}
