@@ -342,22 +342,19 @@ async fn reports_inner(st: &AppState, headers: &HeaderMap, body: Body) -> Result
 
 // === metrics and health ===
 
-async fn metrics(State(st): State<Arc<AppState>>) -> Response {
+async fn metrics(State(st): State<Arc<AppState>>, headers: HeaderMap) -> Response {
+    let openmetrics = headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.contains("application/openmetrics-text"));
     let store = st.store.clone();
     let targets = st.targets.clone();
     let window = st.online_window;
     match blocking(move || Fleet::load(&store, &targets, window, now_ms())).await {
         Ok(fleet) => {
             let window_ms = i64::try_from(window.as_millis()).unwrap_or(i64::MAX);
-            let text = st.metrics.encode(Arc::new(fleet), window_ms);
-            (
-                [(
-                    header::CONTENT_TYPE,
-                    "application/openmetrics-text; version=1.0.0; charset=utf-8",
-                )],
-                text,
-            )
-                .into_response()
+            let (content_type, text) = st.metrics.encode(Arc::new(fleet), window_ms, openmetrics);
+            ([(header::CONTENT_TYPE, content_type)], text).into_response()
         }
         Err(e) => e.into_response(&st.metrics),
     }

@@ -13,6 +13,7 @@ use prometheus_client::metrics::counter::{ConstCounter, Counter};
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::ConstGauge;
 use prometheus_client::registry::Registry;
+use schoolwatch_protocol::{InterfaceSample, Sample};
 use std::sync::Arc;
 
 /// Why a request was refused; the `reason` label of
@@ -157,8 +158,17 @@ impl Metrics {
             .get()
     }
 
-    /// The OpenMetrics text of the counters and of `fleet`.
-    pub fn encode(&self, fleet: Arc<Fleet>, online_window_ms: i64) -> String {
+    /// The counters and `fleet` as exposition text: OpenMetrics when
+    /// `openmetrics` (what Prometheus asks for), else the classic
+    /// Prometheus text format (what `curl` and `promtool check metrics`
+    /// read). Returns the content type and the text.
+    pub fn encode(
+        &self,
+        fleet: Arc<Fleet>,
+        online_window_ms: i64,
+        openmetrics: bool,
+    ) -> (&'static str, String) {
+        use prometheus_client::encoding::{prometheus_text, text};
         let mut fleet_registry = Registry::default();
         fleet_registry.register_collector(Box::new(FleetCollector {
             fleet,
@@ -166,10 +176,19 @@ impl Metrics {
         }));
         let mut out = String::new();
         // Writing to a String cannot fail.
-        let _ = prometheus_client::encoding::text::encode_registry(&mut out, &self.registry);
-        let _ = prometheus_client::encoding::text::encode_registry(&mut out, &fleet_registry);
-        let _ = prometheus_client::encoding::text::encode_eof(&mut out);
-        out
+        if openmetrics {
+            let _ = text::encode_registry(&mut out, &self.registry);
+            let _ = text::encode_registry(&mut out, &fleet_registry);
+            let _ = text::encode_eof(&mut out);
+            (
+                "application/openmetrics-text; version=1.0.0; charset=utf-8",
+                out,
+            )
+        } else {
+            let _ = prometheus_text::encode(&mut out, &self.registry);
+            let _ = prometheus_text::encode(&mut out, &fleet_registry);
+            (prometheus_text::CONTENT_TYPE, out)
+        }
     }
 }
 
@@ -263,11 +282,14 @@ impl prometheus_client::collector::Collector for FleetCollector {
         )?;
         gauge(
             &mut e,
-            "schoolwatch_school_contracted_bits_per_second",
-            "Contracted link speed from the registry",
-            f.schools
-                .iter()
-                .map(|s| (school_labels(&s.id, &s.district), s.contracted_mbps * 1e6)),
+            "schoolwatch_school_contracted_bytes_per_second",
+            "Contracted link speed from the registry (Mbit/s times 125000)",
+            f.schools.iter().map(|s| {
+                (
+                    school_labels(&s.id, &s.district),
+                    s.contracted_mbps * 125_000.0,
+                )
+            }),
         )?;
         for (name, help, pick) in [
             (
@@ -406,39 +428,50 @@ impl prometheus_client::collector::Collector for FleetCollector {
             "Memory in use at the last sample",
             sampled().map(|(h, s)| (host_labels(h), s.memory_used_bytes as f64)),
         )?;
-        for (name, help, rx) in [
-            (
-                "schoolwatch_host_network_receive_bits_per_second",
-                "Receive rate of an interface over the last sample interval",
-                true,
-            ),
-            (
-                "schoolwatch_host_network_transmit_bits_per_second",
-                "Transmit rate of an interface over the last sample interval",
-                false,
-            ),
-        ] {
-            gauge(
-                &mut e,
-                name,
-                help,
-                sampled().flat_map(|(h, s)| {
-                    let labels = host_labels(h);
-                    s.interfaces.iter().map(move |i| {
-                        let mut l = labels.to_vec();
-                        l.push(("interface", i.name.clone()));
-                        (
-                            l,
-                            if rx {
-                                i.rx_bits_per_second
-                            } else {
-                                i.tx_bits_per_second
-                            },
-                        )
-                    })
-                }),
-            )?;
+        // Interface traffic: the kernel's cumulative counters as the agent
+        // last read them (for rate() in PromQL) and the agent's own rate
+        // over its interval. Base unit bytes, per Prometheus conventions.
+        // One sample per host interface, labelled like the host plus
+        // `interface`; `pick` chooses the value.
+        fn per_interface<'a, T: 'a>(
+            hosts: impl Iterator<Item = (Vec<(&'static str, String)>, &'a Sample)> + 'a,
+            pick: fn(&InterfaceSample) -> T,
+        ) -> impl Iterator<Item = (Vec<(&'static str, String)>, T)> + 'a {
+            hosts.flat_map(move |(labels, s)| {
+                s.interfaces.iter().map(move |i| {
+                    let mut l = labels.clone();
+                    l.push(("interface", i.name.clone()));
+                    (l, pick(i))
+                })
+            })
         }
+        let labelled = || sampled().map(|(h, s)| (host_labels(h).to_vec(), s));
+        family(
+            &mut e,
+            "schoolwatch_host_network_receive_bytes",
+            "Bytes received by an interface, as last reported",
+            MetricType::Counter,
+            per_interface(labelled(), |i| ConstCounter::new(i.rx_bytes)),
+        )?;
+        family(
+            &mut e,
+            "schoolwatch_host_network_transmit_bytes",
+            "Bytes sent by an interface, as last reported",
+            MetricType::Counter,
+            per_interface(labelled(), |i| ConstCounter::new(i.tx_bytes)),
+        )?;
+        gauge(
+            &mut e,
+            "schoolwatch_host_network_receive_bytes_per_second",
+            "Receive rate of an interface over the agent's last sample interval",
+            per_interface(labelled(), |i| i.rx_bits_per_second / 8.0),
+        )?;
+        gauge(
+            &mut e,
+            "schoolwatch_host_network_transmit_bytes_per_second",
+            "Transmit rate of an interface over the agent's last sample interval",
+            per_interface(labelled(), |i| i.tx_bits_per_second / 8.0),
+        )?;
 
         // === coverage ===
         coverage_families(&mut e, "schoolwatch_district", &f.districts, true)?;
