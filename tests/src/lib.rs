@@ -12,8 +12,19 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
+pub mod collector;
 pub mod netns;
+pub mod prometheus;
+pub use collector::TestCollector;
 pub use netns::Netns;
+
+/// A small tokio runtime for tests that drive async clients.
+pub fn rt() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime")
+}
 
 /// Path of a workspace binary built by `cargo build --workspace --bins`.
 ///

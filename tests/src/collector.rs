@@ -1,0 +1,193 @@
+//! A real collector process for a test: its own data directory, TLS
+//! certificates made for the test, a small registry, and helpers to enroll
+//! agents and talk to it.
+
+use crate::{ChildGuard, bin, free_port, stdout_of};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+/// A small registry: four schools in two districts, with Vietnamese names.
+pub const TEST_REGISTRY: &str = "id,name,district,level,expected_lab_pcs,link_kind,contracted_mbps
+t-a,\"Trường Tiểu học A, Pleiku\",Pleiku,primary,20,fibre,50
+t-b,\"Trường THCS B, Pleiku\",Pleiku,lower-secondary,25,4g,25
+t-c,\"Trường THPT C, Chư Păh\",Chư Păh,upper-secondary,40,fibre,100
+t-d,\"Trường Tiểu học D, Chư Păh\",Chư Păh,primary,0,4g,25
+";
+
+/// A collector serving HTTPS on loopback.
+pub struct TestCollector {
+    /// Holds the data directory, config and certificates.
+    pub dir: tempfile::TempDir,
+    /// Where it listens.
+    pub addr: SocketAddr,
+    /// `https://127.0.0.1:PORT`.
+    pub url: String,
+    /// The CA that signed its certificate.
+    pub ca_pem: String,
+    /// The config file.
+    pub config: PathBuf,
+    child: Option<ChildGuard>,
+}
+
+impl TestCollector {
+    /// Starts a collector with `TEST_REGISTRY` imported; `extra` is appended
+    /// to its config (e.g. an `[ingest]` table).
+    pub fn start(extra: &str) -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let pki = schoolwatch_collector::tls::demo_pki(&["127.0.0.1".into(), "localhost".into()])
+            .expect("make test certificates");
+        std::fs::write(dir.path().join("ca.pem"), &pki.ca_pem).unwrap();
+        std::fs::write(dir.path().join("collector.pem"), &pki.cert_pem).unwrap();
+        std::fs::write(dir.path().join("collector.key"), &pki.key_pem).unwrap();
+        let port = free_port();
+        let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+        let config = dir.path().join("collector.toml");
+        std::fs::write(
+            &config,
+            format!(
+                "[server]\nlisten = \"{addr}\"\ntls_cert = \"collector.pem\"\ntls_key = \"collector.key\"\n\
+                 [store]\ndata_dir = \"data\"\n{extra}\n"
+            ),
+        )
+        .unwrap();
+        std::fs::write(dir.path().join("schools.csv"), TEST_REGISTRY).unwrap();
+        let mut c = Self {
+            url: format!("https://{addr}"),
+            addr,
+            ca_pem: pki.ca_pem,
+            config,
+            dir,
+            child: None,
+        };
+        let csv = c.dir.path().join("schools.csv");
+        c.cli(&["schools", "import", csv.to_str().unwrap()]);
+        c.restart();
+        c
+    }
+
+    /// Starts (or starts again) the `serve` process and waits for it.
+    pub fn restart(&mut self) {
+        self.child = None;
+        let mut child = ChildGuard::spawn(
+            "schoolwatch-collector serve",
+            Command::new(bin("schoolwatch-collector"))
+                .arg("--config")
+                .arg(&self.config)
+                .arg("serve"),
+        );
+        child.wait_for_port(self.addr, Duration::from_secs(30));
+        self.child = Some(child);
+    }
+
+    /// Stops the `serve` process.
+    pub fn stop(&mut self) {
+        self.child = None;
+    }
+
+    /// Runs `schoolwatch-collector --config CFG ARGS...`, returns stdout.
+    pub fn cli(&self, args: &[&str]) -> String {
+        stdout_of(
+            Command::new(bin("schoolwatch-collector"))
+                .arg("--config")
+                .arg(&self.config)
+                .args(args),
+        )
+    }
+
+    /// The CA file.
+    pub fn ca_path(&self) -> PathBuf {
+        self.dir.path().join("ca.pem")
+    }
+
+    /// A fresh enrollment token for `school`.
+    pub fn token(&self, school: &str) -> String {
+        self.cli(&["token", "create", "--school", school])
+            .trim()
+            .to_owned()
+    }
+
+    /// Enrolls the real agent binary with state in `state`; returns the
+    /// agent id from the state file.
+    pub fn enroll_agent(&self, school: &str, state: &Path) -> String {
+        let token = self.token(school);
+        stdout_of(
+            Command::new(bin("schoolwatch-agent"))
+                .args(crate::agent_args(&[]))
+                .arg("--state")
+                .arg(state)
+                .args([
+                    "enroll",
+                    "--collector",
+                    &self.url,
+                    "--token",
+                    &token,
+                    "--ca",
+                ])
+                .arg(self.ca_path()),
+        );
+        let cred: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(state.join("credential.json")).unwrap()).unwrap();
+        cred["agent_id"].as_str().unwrap().to_owned()
+    }
+
+    /// The credential an enrolled agent saved.
+    pub fn credential(state: &Path) -> String {
+        let cred: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(state.join("credential.json")).unwrap()).unwrap();
+        cred["credential"].as_str().unwrap().to_owned()
+    }
+
+    /// Runs `schoolwatch-agent run --once` for an enrolled state dir.
+    pub fn agent_once(&self, state: &Path) {
+        stdout_of(
+            Command::new(bin("schoolwatch-agent"))
+                .args(crate::agent_args(&[]))
+                .arg("--state")
+                .arg(state)
+                .args(["run", "--once", "--interval", "300ms"]),
+        );
+    }
+
+    /// An HTTPS client trusting the test CA.
+    pub fn client(&self) -> reqwest::Client {
+        https_client(&self.ca_pem)
+    }
+
+    /// `/metrics` in the Prometheus text format.
+    pub fn metrics(&self) -> String {
+        let rt = crate::rt();
+        rt.block_on(async {
+            self.client()
+                .get(format!("{}/metrics", self.url))
+                .send()
+                .await
+                .unwrap()
+                .text()
+                .await
+                .unwrap()
+        })
+    }
+}
+
+/// An async HTTPS client that trusts `ca_pem` only (drive it with
+/// [`crate::rt`]).
+pub fn https_client(ca_pem: &str) -> reqwest::Client {
+    use rustls_pki_types::pem::PemObject;
+    let mut roots = rustls::RootCertStore::empty();
+    for c in rustls_pki_types::CertificateDer::pem_slice_iter(ca_pem.as_bytes()) {
+        roots.add(c.expect("PEM certificate")).expect("add CA");
+    }
+    let tls = rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .expect("TLS versions")
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    reqwest::Client::builder()
+        .tls_backend_preconfigured(tls)
+        .build()
+        .expect("HTTPS client")
+}
