@@ -11,6 +11,7 @@ packages=(
   iproute2                  # ip netns / veth for namespace tests
   iperf3                    # traffic of known volume
   prometheus-node-exporter  # peer exporter the agent is compared with
+  prometheus                # real Prometheus scraping the collector; promtool
 )
 missing=()
 for p in "${packages[@]}"; do

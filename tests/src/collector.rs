@@ -155,6 +155,71 @@ impl TestCollector {
         https_client(&self.ca_pem)
     }
 
+    /// POSTs a report batch body with `credential` (if any) and extra
+    /// headers; returns the answer.
+    pub fn post(
+        &self,
+        credential: Option<&str>,
+        headers: &[(&str, &str)],
+        body: Vec<u8>,
+    ) -> Answer {
+        crate::rt().block_on(async {
+            let mut req = self
+                .client()
+                .post(format!("{}/api/v1/reports", self.url))
+                .header("content-type", "application/json");
+            if let Some(cred) = credential {
+                req = req.bearer_auth(cred);
+            }
+            for (k, v) in headers {
+                req = req.header(*k, *v);
+            }
+            let r = req.body(body).send().await.expect("the collector answers");
+            Answer {
+                status: r.status().as_u16(),
+                retry_after: r
+                    .headers()
+                    .get("retry-after")
+                    .and_then(|v| v.to_str().ok())
+                    .map(str::to_owned),
+                body: r.text().await.expect("a text body"),
+            }
+        })
+    }
+
+    /// Enrolls an agent into `school` with its state under `name` and
+    /// returns (agent id, credential), for tests that post reports by hand.
+    pub fn enrolled(&self, school: &str, name: &str) -> (String, String) {
+        let state = self.dir.path().join(name);
+        let id = self.enroll_agent(school, &state);
+        (id, Self::credential(&state))
+    }
+
+    /// Enrolls a machine with this `fingerprint` over HTTP directly, for
+    /// tests that stand for many machines from one; returns (agent id,
+    /// credential).
+    pub fn enroll_as(&self, school: &str, fingerprint: &str, hostname: &str) -> (String, String) {
+        let req = schoolwatch_protocol::api::EnrollRequest {
+            token: self.token(school),
+            fingerprint: fingerprint.to_owned(),
+            hostname: hostname.to_owned(),
+        };
+        let resp: schoolwatch_protocol::api::EnrollResponse = crate::rt().block_on(async {
+            self.client()
+                .post(format!("{}/api/v1/enroll", self.url))
+                .json(&req)
+                .send()
+                .await
+                .expect("the collector answers")
+                .error_for_status()
+                .expect("enrollment accepted")
+                .json()
+                .await
+                .expect("an enrollment answer")
+        });
+        (resp.agent_id, resp.credential)
+    }
+
     /// `/metrics` in the Prometheus text format.
     pub fn metrics(&self) -> String {
         let rt = crate::rt();
@@ -169,6 +234,21 @@ impl TestCollector {
                 .unwrap()
         })
     }
+}
+
+/// An HTTP answer.
+pub struct Answer {
+    /// Status code.
+    pub status: u16,
+    /// The `Retry-After` header.
+    pub retry_after: Option<String>,
+    /// The body.
+    pub body: String,
+}
+
+/// The JSON body of a batch of reports.
+pub fn batch_body(reports: Vec<schoolwatch_protocol::Report>) -> Vec<u8> {
+    serde_json::to_vec(&schoolwatch_protocol::Batch { reports }).expect("encode batch")
 }
 
 /// An async HTTPS client that trusts `ca_pem` only (drive it with

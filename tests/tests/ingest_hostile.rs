@@ -2,49 +2,24 @@
 //! gets its status and its counter, nothing is half-stored, no school's
 //! data lands under another, and `/metrics` stays valid.
 
-use schoolwatch_protocol::{Batch, Report};
+use schoolwatch_protocol::Report;
+use schoolwatch_tests::collector::{Answer, batch_body};
 use schoolwatch_tests::{TestCollector, metric, require};
 use std::io::Write;
 use std::path::Path;
 use std::process::{Command, Stdio};
-
-struct Resp {
-    status: u16,
-    retry_after: Option<String>,
-    body: String,
-}
 
 fn post(
     c: &TestCollector,
     credential: Option<&str>,
     headers: &[(&str, &str)],
     body: Vec<u8>,
-) -> Resp {
-    schoolwatch_tests::rt().block_on(async {
-        let mut req = c
-            .client()
-            .post(format!("{}/api/v1/reports", c.url))
-            .header("content-type", "application/json");
-        if let Some(cred) = credential {
-            req = req.bearer_auth(cred);
-        }
-        for (k, v) in headers {
-            req = req.header(*k, *v);
-        }
-        let r = req.body(body).send().await.unwrap();
-        Resp {
-            status: r.status().as_u16(),
-            retry_after: r
-                .headers()
-                .get("retry-after")
-                .map(|v| v.to_str().unwrap().to_owned()),
-            body: r.text().await.unwrap(),
-        }
-    })
+) -> Answer {
+    c.post(credential, headers, body)
 }
 
 fn batch(reports: Vec<Report>) -> Vec<u8> {
-    serde_json::to_vec(&Batch { reports }).unwrap()
+    batch_body(reports)
 }
 
 fn rejected(c: &TestCollector, reason: &str) -> f64 {
@@ -60,11 +35,8 @@ fn host_metric(c: &TestCollector, name: &str, agent: &str) -> Option<f64> {
     metric(&c.metrics(), name, &[("agent_id", agent)])
 }
 
-/// An enrolled agent: (agent id, credential).
 fn enrolled(c: &TestCollector, school: &str, name: &str) -> (String, String) {
-    let state = c.dir.path().join(name);
-    let id = c.enroll_agent(school, &state);
-    (id, TestCollector::credential(&state))
+    c.enrolled(school, name)
 }
 
 fn promtool_check(text: &str) {
