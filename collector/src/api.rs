@@ -7,6 +7,7 @@
 //! limit, 429 rate-limited (with `Retry-After`), 408 body too slow. The
 //! school always comes from the credential, never from the payload.
 
+use crate::body::BodyError;
 use crate::config::IngestLimits;
 use crate::fleet::{Fleet, now_ms};
 use crate::metrics::{Metrics, Reject};
@@ -14,7 +15,7 @@ use crate::ratelimit::RateLimiter;
 use crate::store::{Identity, Store};
 use crate::targets::Targets;
 use axum::Router;
-use axum::body::{Body, Bytes};
+use axum::body::Body;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -23,7 +24,6 @@ use schoolwatch_protocol::api::{
     Ack, ENROLL_PATH, EnrollRequest, EnrollResponse, ErrorBody, REPORTS_PATH,
 };
 use schoolwatch_protocol::{DecodeError, Limits, decode_batch};
-use std::io::Read;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -136,16 +136,20 @@ async fn read_body(
     };
     let encoding = headers
         .get(header::CONTENT_ENCODING)
-        .map(|v| v.to_str().unwrap_or("?").to_ascii_lowercase());
-    match encoding.as_deref() {
-        None | Some("identity") => Ok(raw.to_vec()),
-        Some("gzip") => gunzip(&raw, limits.max_decompressed_bytes),
-        Some(other) => Err(Refusal::new(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            Reject::UnsupportedMediaType,
-            format!("content encoding {other:?} is not supported; use gzip or none"),
-        )),
-    }
+        .map(|v| v.to_str().unwrap_or("?"));
+    crate::body::decode(encoding, &raw, limits.max_decompressed_bytes).map_err(|e| {
+        let (status, reason) = match e {
+            BodyError::Corrupt(_) => (StatusCode::BAD_REQUEST, Reject::Malformed),
+            BodyError::TooLarge { .. } => {
+                (StatusCode::PAYLOAD_TOO_LARGE, Reject::DecompressedTooLarge)
+            }
+            BodyError::UnsupportedEncoding(_) => (
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                Reject::UnsupportedMediaType,
+            ),
+        };
+        Refusal::new(status, reason, e.to_string())
+    })
 }
 
 fn too_large(max: usize) -> Refusal {
@@ -154,28 +158,6 @@ fn too_large(max: usize) -> Refusal {
         Reject::TooLarge,
         format!("the request body is over {max} bytes; send smaller batches"),
     )
-}
-
-/// Decompresses at most `max` bytes; more is a zip bomb or a misconfigured
-/// agent, refused either way.
-fn gunzip(raw: &Bytes, max: usize) -> Result<Vec<u8>, Refusal> {
-    let mut out = Vec::new();
-    let mut reader = flate2::read::GzDecoder::new(&raw[..]).take(max as u64 + 1);
-    reader.read_to_end(&mut out).map_err(|e| {
-        Refusal::new(
-            StatusCode::BAD_REQUEST,
-            Reject::Malformed,
-            format!("the gzip body is corrupt: {e}"),
-        )
-    })?;
-    if out.len() > max {
-        return Err(Refusal::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            Reject::DecompressedTooLarge,
-            format!("the body is over {max} bytes once decompressed"),
-        ));
-    }
-    Ok(out)
 }
 
 fn require_json(headers: &HeaderMap) -> Result<(), Refusal> {

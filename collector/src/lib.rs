@@ -7,13 +7,15 @@
 //! - [`registry`]: schools from CSV; [`targets`]: the plan's targets.
 //! - [`store`]: SQLite (WAL, `synchronous = FULL`): registry, enrollment,
 //!   reports, host state.
-//! - [`api`]: HTTP routes; [`ratelimit`]: per-credential budget.
+//! - [`api`]: HTTP routes; [`body`]: bounded content decoding;
+//!   [`ratelimit`]: per-credential budget.
 //! - [`fleet`]: one consistent picture of the fleet; [`coverage`]: the
 //!   arithmetic on it (pure); [`metrics`]: its exposition.
 //! - [`tls`]: rustls listener and the demo's certificates.
 //! - [`demo`]: the one-command demo.
 
 pub mod api;
+pub mod body;
 pub mod config;
 pub mod coverage;
 pub mod demo;

@@ -13,6 +13,7 @@ use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 pub mod collector;
+pub mod fuzzing;
 pub mod netns;
 pub mod prometheus;
 pub use collector::TestCollector;
