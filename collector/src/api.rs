@@ -31,6 +31,8 @@ use std::time::Duration;
 pub struct AppState {
     /// The database.
     pub store: Arc<Store>,
+    /// Group-committing writer for reports.
+    pub ingester: crate::ingest::Ingester,
     /// Counters and exposition.
     pub metrics: Arc<Metrics>,
     /// Request bounds.
@@ -307,8 +309,11 @@ async fn reports_inner(st: &AppState, headers: &HeaderMap, body: Body) -> Result
         Refusal::new(status, reason, e.to_string())
     })?;
     let acknowledged: Vec<u64> = reports.iter().map(|r| r.sequence).collect();
-    let store = st.store.clone();
-    let outcome = blocking(move || store.ingest(&who, &reports, now_ms())).await?;
+    let outcome = st
+        .ingester
+        .submit(who, reports)
+        .await
+        .map_err(Refusal::internal)?;
     st.metrics
         .reports_accepted
         .inc_by(u64::from(outcome.accepted));

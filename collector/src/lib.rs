@@ -8,6 +8,7 @@
 //! - [`store`]: SQLite (WAL, `synchronous = FULL`): registry, enrollment,
 //!   reports, host state.
 //! - [`api`]: HTTP routes; [`body`]: bounded content decoding;
+//!   [`ingest`]: group commit of report batches;
 //!   [`ratelimit`]: per-credential budget.
 //! - [`fleet`]: one consistent picture of the fleet; [`coverage`]: the
 //!   arithmetic on it (pure); [`metrics`]: its exposition.
@@ -20,6 +21,7 @@ pub mod config;
 pub mod coverage;
 pub mod demo;
 pub mod fleet;
+pub mod ingest;
 pub mod metrics;
 pub mod ratelimit;
 pub mod registry;
@@ -61,8 +63,10 @@ pub fn state(config: &config::Config) -> anyhow::Result<Arc<api::AppState>> {
     use anyhow::Context;
     let store = store::Store::open(&config.data_dir)
         .with_context(|| format!("opening the database in {}", config.data_dir.display()))?;
+    let store = Arc::new(store);
     Ok(Arc::new(api::AppState {
-        store: Arc::new(store),
+        ingester: ingest::Ingester::start(store.clone()),
+        store,
         metrics: Arc::new(metrics::Metrics::new()),
         limits: config.limits,
         rate: ratelimit::RateLimiter::new(config.limits.requests_per_minute),

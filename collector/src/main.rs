@@ -64,6 +64,17 @@ enum Command {
         #[command(subcommand)]
         command: AgentsCommand,
     },
+    /// Make a private CA and a server certificate signed by it, for a
+    /// collector without a certificate from a public CA: writes ca.pem
+    /// (give it to agents with `enroll --ca`), collector.pem, collector.key.
+    Certs {
+        /// Directory to write into.
+        #[arg(long)]
+        out: PathBuf,
+        /// DNS names or IP addresses agents use to reach the collector.
+        #[arg(long = "name", required = true)]
+        names: Vec<String>,
+    },
     /// Coverage against the plan's targets, per district and province.
     Coverage {
         /// Only this district, school by school.
@@ -146,7 +157,9 @@ fn load_config(cli: &Cli) -> anyhow::Result<Config> {
         (Some(p), _) => Config::load(p)?,
         (None, Command::Serve) => Config::load(&default)?,
         (None, _) if default.exists() => Config::load(&default)?,
-        (None, Command::Demo { .. }) => Config::local(PathBuf::from("schoolwatch-demo")),
+        (None, Command::Demo { .. } | Command::Certs { .. }) => {
+            Config::local(PathBuf::from("schoolwatch-demo"))
+        }
         (None, _) => Config::local(PathBuf::from(".")),
     };
     if let Some(d) = &cli.data {
@@ -302,12 +315,39 @@ fn run(command: Command, config: Config) -> anyhow::Result<()> {
             )?;
             Ok(())
         }
+        Command::Certs { out: dir, names } => {
+            let pki = schoolwatch_collector::tls::demo_pki(&names)?;
+            std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+            std::fs::write(dir.join("ca.pem"), &pki.ca_pem)?;
+            std::fs::write(dir.join("collector.pem"), &pki.cert_pem)?;
+            write_private(&dir.join("collector.key"), pki.key_pem.as_bytes())?;
+            writeln!(
+                out,
+                "Wrote {dir}/ca.pem (for agents: enroll --ca), {dir}/collector.pem and {dir}/collector.key (for [server] tls_cert and tls_key).",
+                dir = dir.display()
+            )?;
+            Ok(())
+        }
         Command::Coverage { district, format } => {
             let store = open_store(&config)?;
             let fleet = Fleet::load(&store, &config.targets, config.online_window, now_ms())?;
             print_coverage(&mut out, &fleet, district.as_deref(), format)
         }
     }
+}
+
+/// Writes a secret readable by its owner only.
+fn write_private(path: &std::path::Path, bytes: &[u8]) -> anyhow::Result<()> {
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        opts.mode(0o600);
+    }
+    opts.open(path)
+        .and_then(|mut f| f.write_all(bytes))
+        .with_context(|| format!("writing {}", path.display()))
 }
 
 fn pct(v: Option<f64>) -> String {

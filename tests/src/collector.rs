@@ -28,6 +28,8 @@ pub struct TestCollector {
     pub ca_pem: String,
     /// The config file.
     pub config: PathBuf,
+    /// The network namespace it runs in, if not the test's own.
+    ns: Option<String>,
     child: Option<ChildGuard>,
 }
 
@@ -35,14 +37,21 @@ impl TestCollector {
     /// Starts a collector with `TEST_REGISTRY` imported; `extra` is appended
     /// to its config (e.g. an `[ingest]` table).
     pub fn start(extra: &str) -> Self {
+        Self::start_in(None, "127.0.0.1", &[], extra)
+    }
+
+    /// Starts a collector inside `ns` (the root namespace when `None`)
+    /// listening on `ip`, with a certificate also valid for `more_names`.
+    pub fn start_in(ns: Option<&crate::Netns>, ip: &str, more_names: &[&str], extra: &str) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
-        let pki = schoolwatch_collector::tls::demo_pki(&["127.0.0.1".into(), "localhost".into()])
-            .expect("make test certificates");
+        let mut names = vec![ip.to_owned(), "localhost".to_owned()];
+        names.extend(more_names.iter().map(|n| (*n).to_owned()));
+        let pki = schoolwatch_collector::tls::demo_pki(&names).expect("make test certificates");
         std::fs::write(dir.path().join("ca.pem"), &pki.ca_pem).unwrap();
         std::fs::write(dir.path().join("collector.pem"), &pki.cert_pem).unwrap();
         std::fs::write(dir.path().join("collector.key"), &pki.key_pem).unwrap();
         let port = free_port();
-        let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+        let addr: SocketAddr = format!("{ip}:{port}").parse().unwrap();
         let config = dir.path().join("collector.toml");
         std::fs::write(
             &config,
@@ -59,6 +68,7 @@ impl TestCollector {
             ca_pem: pki.ca_pem,
             config,
             dir,
+            ns: ns.map(|n| n.name().to_owned()),
             child: None,
         };
         let csv = c.dir.path().join("schools.csv");
@@ -70,14 +80,37 @@ impl TestCollector {
     /// Starts (or starts again) the `serve` process and waits for it.
     pub fn restart(&mut self) {
         self.child = None;
-        let mut child = ChildGuard::spawn(
-            "schoolwatch-collector serve",
-            Command::new(bin("schoolwatch-collector"))
-                .arg("--config")
-                .arg(&self.config)
-                .arg("serve"),
-        );
-        child.wait_for_port(self.addr, Duration::from_secs(30));
+        let collector = bin("schoolwatch-collector");
+        let mut cmd = match &self.ns {
+            None => Command::new(collector),
+            Some(ns) => {
+                let mut c = Command::new("ip");
+                c.args(["netns", "exec", ns]).arg(collector);
+                c
+            }
+        };
+        cmd.arg("--config").arg(&self.config).arg("serve");
+        let mut child = ChildGuard::spawn("schoolwatch-collector serve", &mut cmd);
+        match &self.ns {
+            None => child.wait_for_port(self.addr, Duration::from_secs(30)),
+            Some(ns) => {
+                // The test's own namespace cannot reach it; ask from inside.
+                let start = std::time::Instant::now();
+                let probe = format!("exec 3<>/dev/tcp/{}/{}", self.addr.ip(), self.addr.port());
+                while !Command::new("ip")
+                    .args(["netns", "exec", ns, "bash", "-c", &probe])
+                    .status()
+                    .is_ok_and(|s| s.success())
+                {
+                    child.assert_running();
+                    assert!(
+                        start.elapsed() < Duration::from_secs(30),
+                        "collector in {ns} never listened"
+                    );
+                    std::thread::sleep(Duration::from_millis(100));
+                }
+            }
+        }
         self.child = Some(child);
     }
 

@@ -61,6 +61,9 @@ pub enum StoreError {
         /// Newest version this build knows.
         supported: i64,
     },
+    /// The writer thread is gone (the collector is shutting down).
+    #[error("the store is closed")]
+    Closed,
     /// A stored row could not be decoded.
     #[error("corrupt row in {table}: {detail}")]
     Corrupt {
@@ -479,17 +482,29 @@ impl Store {
         reports: &[Report],
         now_ms: i64,
     ) -> Result<IngestOutcome, StoreError> {
+        let mut out = self.ingest_group(&[(who, reports)], now_ms)?;
+        Ok(out.pop().unwrap_or_default())
+    }
+
+    /// Stores several agents' batches in one transaction (group commit: one
+    /// fsync for all of them). All land or none does; the outcome of each
+    /// batch is returned in order.
+    pub fn ingest_group(
+        &self,
+        batches: &[(&Identity, &[Report])],
+        now_ms: i64,
+    ) -> Result<Vec<IngestOutcome>, StoreError> {
         let mut conn = lock(&self.writer);
         let tx = conn.transaction()?;
-        let mut out = IngestOutcome::default();
+        let mut outcomes = Vec::with_capacity(batches.len());
         {
             let mut insert = tx.prepare_cached(
                 "INSERT OR IGNORE INTO reports (agent_id, sequence, school_id, sampled_at_ms, received_ms)
                  VALUES (?1, ?2, ?3, ?4, ?5)",
             )?;
             let mut counters = tx.prepare_cached(
-                "UPDATE agents SET reports_total = reports_total + 1,
-                   last_sequence = MAX(last_sequence, ?2), last_seen_ms = ?3
+                "UPDATE agents SET reports_total = reports_total + ?2,
+                   last_sequence = MAX(last_sequence, ?3), last_seen_ms = ?4
                  WHERE id = ?1",
             )?;
             let mut inventory = tx.prepare_cached(
@@ -502,48 +517,56 @@ impl Store {
                 "UPDATE agents SET last_sample_json = ?2, last_sampled_ms = ?3
                  WHERE id = ?1 AND (last_sampled_ms IS NULL OR last_sampled_ms <= ?3)",
             )?;
-            for r in reports {
-                let sampled_at = i64::try_from(r.sampled_at_ms).unwrap_or(i64::MAX);
-                let seq = i64::try_from(r.sequence).unwrap_or(i64::MAX);
-                let fresh = insert.execute(params![
-                    who.agent_id,
-                    seq,
-                    who.school_id,
-                    sampled_at,
-                    now_ms
-                ])? == 1;
-                if !fresh {
-                    out.duplicates += 1;
-                    continue;
-                }
-                out.accepted += 1;
-                counters.execute(params![who.agent_id, seq, now_ms])?;
-                if let Some(inv) = &r.inventory {
-                    let disk_total: u64 = inv.disks.iter().map(|d| d.total_bytes).sum();
-                    inventory.execute(params![
+            for (who, reports) in batches {
+                let mut out = IngestOutcome::default();
+                let mut max_seq = 0i64;
+                for r in reports.iter() {
+                    let sampled_at = i64::try_from(r.sampled_at_ms).unwrap_or(i64::MAX);
+                    let seq = i64::try_from(r.sequence).unwrap_or(i64::MAX);
+                    let fresh = insert.execute(params![
                         who.agent_id,
-                        inv.hostname,
-                        inv.role.as_str(),
-                        format!("{} {}", inv.os_name, inv.os_version).trim(),
-                        inv.cpu_model,
-                        inv.cpu_logical_cores,
-                        i64::try_from(inv.memory_total_bytes).unwrap_or(i64::MAX),
-                        i64::try_from(disk_total).unwrap_or(i64::MAX),
-                        i64::try_from(inv.boot_time_seconds).unwrap_or(i64::MAX),
-                        serde_json::to_string(inv).unwrap_or_default(),
-                    ])?;
+                        seq,
+                        who.school_id,
+                        sampled_at,
+                        now_ms
+                    ])? == 1;
+                    if !fresh {
+                        out.duplicates += 1;
+                        continue;
+                    }
+                    out.accepted += 1;
+                    max_seq = max_seq.max(seq);
+                    if let Some(inv) = &r.inventory {
+                        let disk_total: u64 = inv.disks.iter().map(|d| d.total_bytes).sum();
+                        inventory.execute(params![
+                            who.agent_id,
+                            inv.hostname,
+                            inv.role.as_str(),
+                            format!("{} {}", inv.os_name, inv.os_version).trim(),
+                            inv.cpu_model,
+                            inv.cpu_logical_cores,
+                            i64::try_from(inv.memory_total_bytes).unwrap_or(i64::MAX),
+                            i64::try_from(disk_total).unwrap_or(i64::MAX),
+                            i64::try_from(inv.boot_time_seconds).unwrap_or(i64::MAX),
+                            serde_json::to_string(inv).unwrap_or_default(),
+                        ])?;
+                    }
+                    if let Some(s) = &r.sample {
+                        sample.execute(params![
+                            who.agent_id,
+                            serde_json::to_string(s).unwrap_or_default(),
+                            sampled_at
+                        ])?;
+                    }
                 }
-                if let Some(s) = &r.sample {
-                    sample.execute(params![
-                        who.agent_id,
-                        serde_json::to_string(s).unwrap_or_default(),
-                        sampled_at
-                    ])?;
+                if out.accepted > 0 {
+                    counters.execute(params![who.agent_id, out.accepted, max_seq, now_ms])?;
                 }
+                outcomes.push(out);
             }
         }
         tx.commit()?;
-        Ok(out)
+        Ok(outcomes)
     }
 
     // === fleet state ===
