@@ -67,7 +67,7 @@ sw, pg = json.loads(sys.argv[1]), json.loads(sys.argv[2])
 c0, c1, crss, p0, p1, prss = map(float, sys.argv[3:9])
 stored, agents, reports, conc, pgv = sys.argv[9], sys.argv[10], sys.argv[11], sys.argv[12], sys.argv[13]
 print("## Ingest throughput vs Pushgateway (`bench/ingest.sh`)\n")
-print(f"{agents} simulated agents x {reports} reports, one report per request, {conc} requests in flight, load generator on the same 2 cores; {pgv}.")
+print(f"{agents} simulated agents x {reports} reports, one report per request, {conc} requests in flight, load generator on the same 2 cores (its request bodies encoded before the clock starts); {pgv}.")
 print("The collector takes HTTPS + gzip, authenticates each request, validates, de-duplicates and commits to SQLite (synchronous=FULL, group commit) before acknowledging; the Pushgateway takes plain-HTTP text pushes into memory.\n")
 print("| | schoolwatch collector | Pushgateway | ratio |")
 print("|---|---|---|---|")

@@ -278,9 +278,11 @@ async fn authenticate(st: &AppState, headers: &HeaderMap) -> Result<Identity, Re
             "unknown or revoked credential; re-enroll the agent",
         ));
     }
-    let store = st.store.clone();
-    blocking(move || store.authenticate(&credential))
-        .await?
+    // One indexed lookup on its own connection: cheaper inline than the
+    // thread hand-off of spawn_blocking.
+    st.store
+        .authenticate(&credential)
+        .map_err(Refusal::internal)?
         .ok_or_else(|| unauthorized("unknown or revoked credential; re-enroll the agent"))
 }
 

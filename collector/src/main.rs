@@ -166,7 +166,7 @@ fn load_config(cli: &Cli) -> anyhow::Result<Config> {
         c.data_dir = d.clone();
     } else if cli.config.is_none()
         && !default.exists()
-        && !matches!(cli.command, Command::Demo { .. })
+        && !matches!(cli.command, Command::Demo { .. } | Command::Certs { .. })
     {
         anyhow::bail!(
             "no config file at {} and no --data DIR: say which data directory to use",

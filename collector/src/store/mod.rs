@@ -193,6 +193,9 @@ pub struct Store {
     /// Reads (scrapes, coverage) use their own connection; WAL lets them run
     /// beside a write.
     reader: Mutex<Connection>,
+    /// Credential checks have a connection of their own: they run on every
+    /// request, take microseconds, and must not wait behind a long scrape.
+    auth: Mutex<Connection>,
 }
 
 fn sha256(secret: &str) -> Vec<u8> {
@@ -247,9 +250,12 @@ impl Store {
         schema::migrate(&writer)?;
         let reader = Connection::open(&path)?;
         reader.busy_timeout(std::time::Duration::from_secs(10))?;
+        let auth = Connection::open(&path)?;
+        auth.busy_timeout(std::time::Duration::from_secs(10))?;
         Ok(Self {
             writer: Mutex::new(writer),
             reader: Mutex::new(reader),
+            auth: Mutex::new(auth),
         })
     }
 
@@ -423,20 +429,20 @@ impl Store {
     /// The identity behind a credential; `None` when unknown, revoked, or
     /// the school is revoked. Reads the database every time, so revocation
     /// by another process takes effect at once.
+    /// It is one indexed lookup, cheap enough to run on an async thread.
     pub fn authenticate(&self, credential: &str) -> Result<Option<Identity>, StoreError> {
-        let conn = lock(&self.reader);
-        Ok(conn
-            .query_row(
-                "SELECT a.id, a.school_id FROM agents a JOIN schools s ON s.id = a.school_id
-                 WHERE a.credential_hash = ?1 AND a.revoked_ms IS NULL AND s.revoked_ms IS NULL",
-                [sha256(credential)],
-                |r| {
-                    Ok(Identity {
-                        agent_id: r.get(0)?,
-                        school_id: r.get(1)?,
-                    })
-                },
-            )
+        let conn = lock(&self.auth);
+        let mut stmt = conn.prepare_cached(
+            "SELECT a.id, a.school_id FROM agents a JOIN schools s ON s.id = a.school_id
+             WHERE a.credential_hash = ?1 AND a.revoked_ms IS NULL AND s.revoked_ms IS NULL",
+        )?;
+        Ok(stmt
+            .query_row([sha256(credential)], |r| {
+                Ok(Identity {
+                    agent_id: r.get(0)?,
+                    school_id: r.get(1)?,
+                })
+            })
             .optional()?)
     }
 
