@@ -41,6 +41,8 @@ pub struct IngestLimits {
     pub requests_per_minute: u32,
     /// How long a client may take to send its body.
     pub body_timeout: Duration,
+    /// How long a client may take to send its request headers.
+    pub header_timeout: Duration,
 }
 
 impl Default for IngestLimits {
@@ -51,6 +53,7 @@ impl Default for IngestLimits {
             max_reports_per_batch: 1000,
             requests_per_minute: 120,
             body_timeout: Duration::from_secs(30),
+            header_timeout: Duration::from_secs(15),
         }
     }
 }
@@ -188,6 +191,7 @@ impl Config {
                 max_reports_per_batch: l.max_reports_per_batch,
                 requests_per_minute: l.requests_per_minute,
                 body_timeout: Duration::from_secs(l.body_timeout_secs.max(1)),
+                header_timeout: Duration::from_secs(l.header_timeout_secs.max(1)),
             },
             targets,
         })
@@ -288,6 +292,8 @@ struct RawIngest {
     requests_per_minute: u32,
     #[serde(default = "d_body_timeout")]
     body_timeout_secs: u64,
+    #[serde(default = "d_header_timeout")]
+    header_timeout_secs: u64,
 }
 
 impl Default for RawIngest {
@@ -298,6 +304,7 @@ impl Default for RawIngest {
             max_reports_per_batch: d_batch(),
             requests_per_minute: d_rpm(),
             body_timeout_secs: d_body_timeout(),
+            header_timeout_secs: d_header_timeout(),
         }
     }
 }
@@ -316,6 +323,9 @@ fn d_rpm() -> u32 {
 }
 fn d_body_timeout() -> u64 {
     IngestLimits::default().body_timeout.as_secs()
+}
+fn d_header_timeout() -> u64 {
+    IngestLimits::default().header_timeout.as_secs()
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -12,7 +12,8 @@
 //!   [`ratelimit`]: per-credential budget.
 //! - [`fleet`]: one consistent picture of the fleet; [`coverage`]: the
 //!   arithmetic on it (pure); [`metrics`]: its exposition.
-//! - [`tls`]: rustls listener and the demo's certificates.
+//! - [`serve`]: the connection loop (header deadline, graceful drain);
+//!   [`tls`]: rustls listener and the demo's certificates.
 //! - [`demo`]: the one-command demo.
 
 pub mod api;
@@ -25,6 +26,7 @@ pub mod ingest;
 pub mod metrics;
 pub mod ratelimit;
 pub mod registry;
+pub mod serve;
 pub mod store;
 pub mod targets;
 pub mod tls;
@@ -41,18 +43,13 @@ pub async fn run(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let app = api::router(state);
+    let header_timeout = config.limits.header_timeout;
     match &config.transport {
-        config::Transport::Plain => {
-            axum::serve(listener, app)
-                .with_graceful_shutdown(shutdown)
-                .await?;
-        }
+        config::Transport::Plain => serve::serve(listener, app, header_timeout, shutdown).await,
         config::Transport::Tls { cert, key } => {
             let tls = tls::server_config(cert, key)?;
             let listener = tls::TlsListener::new(listener, tls)?;
-            axum::serve(listener, app)
-                .with_graceful_shutdown(shutdown)
-                .await?;
+            serve::serve(listener, app, header_timeout, shutdown).await;
         }
     }
     Ok(())

@@ -114,9 +114,9 @@ impl TestCollector {
         self.child = Some(child);
     }
 
-    /// Stops the `serve` process.
-    pub fn stop(&mut self) {
-        self.child = None;
+    /// Stops the `serve` process with SIGTERM; returns its exit status.
+    pub fn stop(&mut self) -> Option<std::process::ExitStatus> {
+        self.child.take().map(ChildGuard::terminate)
     }
 
     /// Runs `schoolwatch-collector --config CFG ARGS...`, returns stdout.

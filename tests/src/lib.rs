@@ -164,6 +164,12 @@ impl ChildGuard {
         }
     }
 
+    /// Sends SIGTERM (by PID) and waits for the exit status.
+    pub fn terminate(mut self) -> std::process::ExitStatus {
+        run(Command::new("kill").args(["-TERM", &self.child.id().to_string()]));
+        self.child.wait().expect("wait for child")
+    }
+
     /// Waits for the child to exit on its own.
     pub fn wait(mut self) -> std::process::ExitStatus {
         self.child.wait().expect("wait for child")

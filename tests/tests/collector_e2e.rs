@@ -100,3 +100,37 @@ fn agent_to_collector_to_prometheus_over_tls() {
         2.0
     );
 }
+
+#[test]
+fn collector_and_agent_stop_cleanly_on_sigterm() {
+    let mut collector = TestCollector::start("");
+    let state = collector.dir.path().join("agent");
+    collector.enroll_agent("t-a", &state);
+    let mut agent = schoolwatch_tests::ChildGuard::spawn(
+        "schoolwatch-agent run",
+        Command::new(schoolwatch_tests::bin("schoolwatch-agent"))
+            .args(schoolwatch_tests::agent_args(&[]))
+            .arg("--state")
+            .arg(&state)
+            .args(["run", "--interval", "200ms"]),
+    );
+    // Wait until it has reported, so the stop happens mid-run.
+    let start = std::time::Instant::now();
+    while schoolwatch_tests::metric(
+        &collector.metrics(),
+        "schoolwatch_ingest_reports_total",
+        &[],
+    )
+    .unwrap_or(0.0)
+        < 2.0
+    {
+        agent.assert_running();
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "the agent never reported"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(agent.terminate().success());
+    assert!(collector.stop().expect("it was running").success());
+}

@@ -359,3 +359,80 @@ fn enrollment_with_a_bad_token_is_refused_and_state_is_0600() {
         .mode();
     assert_eq!(mode & 0o777, 0o600);
 }
+
+/// A raw TLS connection to the collector, for clients that misbehave below
+/// HTTP.
+fn raw_tls(
+    c: &TestCollector,
+) -> rustls::StreamOwned<rustls::ClientConnection, std::net::TcpStream> {
+    use rustls_pki_types::pem::PemObject;
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in rustls_pki_types::CertificateDer::pem_slice_iter(c.ca_pem.as_bytes()) {
+        roots.add(cert.unwrap()).unwrap();
+    }
+    let config = rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    let name = rustls_pki_types::ServerName::try_from("127.0.0.1")
+        .unwrap()
+        .to_owned();
+    let conn = rustls::ClientConnection::new(std::sync::Arc::new(config), name).unwrap();
+    let sock = std::net::TcpStream::connect(c.addr).unwrap();
+    // Far longer than the collector's deadlines: if this read times out,
+    // the collector held the connection open.
+    sock.set_read_timeout(Some(std::time::Duration::from_secs(30)))
+        .unwrap();
+    rustls::StreamOwned::new(conn, sock)
+}
+
+/// Reads until the collector answers or closes; `Err` if it does neither.
+fn read_until_closed(s: &mut impl std::io::Read) -> Result<String, std::io::Error> {
+    let mut all = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        match s.read(&mut buf) {
+            Ok(0) => return Ok(String::from_utf8_lossy(&all).into_owned()),
+            Ok(n) => all.extend_from_slice(&buf[..n]),
+            Err(e)
+                if e.kind() == std::io::ErrorKind::WouldBlock
+                    || e.kind() == std::io::ErrorKind::TimedOut =>
+            {
+                return Err(e);
+            }
+            // A TLS close without close_notify is still a close.
+            Err(_) => return Ok(String::from_utf8_lossy(&all).into_owned()),
+        }
+    }
+}
+
+#[test]
+fn trickled_headers_are_cut_off() {
+    let c = TestCollector::start("[ingest]\nheader_timeout_secs = 1\n");
+    let mut s = raw_tls(&c);
+    s.write_all(b"POST /api/v1/reports HTTP/1.1\r\nHost: collector\r\n")
+        .unwrap();
+    s.flush().unwrap();
+    // The request never ends; the collector must close the connection.
+    read_until_closed(&mut s)
+        .expect("the collector closed a connection whose headers never finished");
+}
+
+#[test]
+fn slow_body_is_408() {
+    let c = TestCollector::start("[ingest]\nbody_timeout_secs = 1\n");
+    let (_, cred) = enrolled(&c, "t-a", "a");
+    let mut s = raw_tls(&c);
+    write!(
+        s,
+        "POST /api/v1/reports HTTP/1.1\r\nHost: collector\r\nAuthorization: Bearer {cred}\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{{\"reports\":"
+    )
+    .unwrap();
+    s.flush().unwrap();
+    let answer = read_until_closed(&mut s).expect("an answer to a stalled body");
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    assert_eq!(rejected(&c, "timeout"), 1.0);
+}
