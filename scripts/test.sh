@@ -32,3 +32,16 @@ echo "==> cargo build (binaries the end-to-end tests run)"
 cargo build --workspace --bins --locked
 echo "==> cargo test"
 cargo test --workspace --locked
+echo "==> cargo doc"
+RUSTDOCFLAGS="-D warnings" cargo doc --no-deps --workspace --document-private-items --locked --quiet
+echo "==> protocol crate on its own (no feature unification hiding a gap)"
+cargo check -p schoolwatch-protocol --locked --quiet
+# The Windows agent must stay buildable; checked when the target is
+# installed (`rustup target add x86_64-pc-windows-gnu`), which a fresh
+# machine may lack.
+if rustup target list --installed 2>/dev/null | grep -q '^x86_64-pc-windows-gnu$'; then
+  echo "==> cargo check the agent for Windows"
+  cargo check --target x86_64-pc-windows-gnu -p schoolwatch-agent --locked --quiet
+else
+  echo "==> skipping the Windows check: the x86_64-pc-windows-gnu target is not installed"
+fi
