@@ -411,6 +411,28 @@ impl prometheus_client::collector::Collector for FleetCollector {
                 inventoried().map(|h| (host_labels(h), pick(h))),
             )?;
         }
+        let per_disk = |pick: fn(&crate::store::DiskState) -> u64| {
+            inventoried().flat_map(move |h| {
+                let labels = host_labels(h);
+                h.disks.iter().map(move |d| {
+                    let mut l = labels.to_vec();
+                    l.push(("mount", d.mount.clone()));
+                    (l, pick(d) as f64)
+                })
+            })
+        };
+        gauge(
+            &mut e,
+            "schoolwatch_host_disk_size_bytes",
+            "Size of a filesystem, as last reported",
+            per_disk(|d| d.size_bytes),
+        )?;
+        gauge(
+            &mut e,
+            "schoolwatch_host_disk_available_bytes",
+            "Free space of a filesystem available to users, as last reported",
+            per_disk(|d| d.available_bytes),
+        )?;
         let sampled = || {
             f.hosts
                 .iter()

@@ -66,6 +66,11 @@ pub fn exposition_escaping(data: &[u8]) {
         logical_cores: 2,
         memory_total_bytes: 1,
         disk_total_bytes: 1,
+        disks: vec![schoolwatch_collector::store::DiskState {
+            mount: name.clone(),
+            size_bytes: 2,
+            available_bytes: 1,
+        }],
         boot_time_seconds: 1,
         last_seen_ms: 1,
         reports_total: 1,

@@ -2,6 +2,7 @@
 //! HTTPS client.
 
 pub mod client;
+pub mod queue;
 pub mod state;
 
 pub use client::{Client, Outcome};

@@ -155,6 +155,8 @@ pub struct HostState {
     pub memory_total_bytes: u64,
     /// Sum of disk sizes, bytes.
     pub disk_total_bytes: u64,
+    /// Each disk from the latest inventory.
+    pub disks: Vec<DiskState>,
     /// Boot time, seconds.
     pub boot_time_seconds: u64,
     /// When the last report was received, ms.
@@ -167,6 +169,17 @@ pub struct HostState {
     pub has_inventory: bool,
     /// The latest sample (by sampling time).
     pub last_sample: Option<Sample>,
+}
+
+/// One disk of a host, as last reported.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct DiskState {
+    /// Mount point.
+    pub mount: String,
+    /// Size, bytes.
+    pub size_bytes: u64,
+    /// Free space available, bytes.
+    pub available_bytes: u64,
 }
 
 /// Availability of one school over a window: buckets with at least one
@@ -516,7 +529,7 @@ impl Store {
             let mut inventory = tx.prepare_cached(
                 "UPDATE agents SET hostname = ?2, role = ?3, os = ?4, cpu_model = ?5,
                    logical_cores = ?6, memory_total_bytes = ?7, disk_total_bytes = ?8,
-                   boot_time_seconds = ?9, inventory_json = ?10
+                   boot_time_seconds = ?9, inventory_json = ?10, disks_json = ?11
                  WHERE id = ?1",
             )?;
             let mut sample = tx.prepare_cached(
@@ -555,6 +568,17 @@ impl Store {
                             i64::try_from(disk_total).unwrap_or(i64::MAX),
                             i64::try_from(inv.boot_time_seconds).unwrap_or(i64::MAX),
                             serde_json::to_string(inv).unwrap_or_default(),
+                            serde_json::to_string(
+                                &inv.disks
+                                    .iter()
+                                    .map(|d| DiskState {
+                                        mount: d.mount_point.clone(),
+                                        size_bytes: d.total_bytes,
+                                        available_bytes: d.available_bytes,
+                                    })
+                                    .collect::<Vec<_>>()
+                            )
+                            .unwrap_or_default(),
                         ])?;
                     }
                     if let Some(s) = &r.sample {
@@ -583,7 +607,8 @@ impl Store {
         let mut stmt = conn.prepare(
             "SELECT a.id, a.school_id, a.hostname, a.role, a.os, a.cpu_model, a.logical_cores,
                     a.memory_total_bytes, a.disk_total_bytes, a.boot_time_seconds, a.last_seen_ms,
-                    a.reports_total, a.last_sequence, a.inventory_json IS NOT NULL, a.last_sample_json
+                    a.reports_total, a.last_sequence, a.inventory_json IS NOT NULL, a.last_sample_json,
+                    a.disks_json
              FROM agents a JOIN schools s ON s.id = a.school_id
              WHERE a.revoked_ms IS NULL AND s.revoked_ms IS NULL
              ORDER BY a.school_id, a.id",
@@ -600,6 +625,7 @@ impl Store {
                     logical_cores: r.get(6)?,
                     memory_total_bytes: r.get::<_, i64>(7)?.max(0) as u64,
                     disk_total_bytes: r.get::<_, i64>(8)?.max(0) as u64,
+                    disks: Vec::new(),
                     boot_time_seconds: r.get::<_, i64>(9)?.max(0) as u64,
                     last_seen_ms: r.get::<_, Option<i64>>(10)?.unwrap_or(0),
                     reports_total: r.get::<_, i64>(11)?.max(0) as u64,
@@ -609,11 +635,18 @@ impl Store {
                 },
                 r.get::<_, String>(3)?,
                 r.get::<_, Option<String>>(14)?,
+                r.get::<_, Option<String>>(15)?,
             ))
         })?;
         let mut out = Vec::new();
         for row in rows {
-            let (mut h, role, sample) = row?;
+            let (mut h, role, sample, disks) = row?;
+            if let Some(json) = disks {
+                h.disks = serde_json::from_str(&json).map_err(|e| StoreError::Corrupt {
+                    table: "agents",
+                    detail: format!("disks_json of {}: {e}", h.agent_id),
+                })?;
+            }
             h.role = parse_enum("agents", &role)?;
             h.last_sample = match sample {
                 Some(json) => {

@@ -58,6 +58,8 @@ const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (agent_id, sequence)
     ) WITHOUT ROWID;
     CREATE INDEX reports_school_time ON reports(school_id, sampled_at_ms);",
+    // 2: per-disk size and free space, for DiskAlmostFull.
+    "ALTER TABLE agents ADD COLUMN disks_json TEXT",
 ];
 
 /// Brings the database up to the newest schema.
