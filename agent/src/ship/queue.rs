@@ -618,7 +618,7 @@ impl Queue {
             crc: crc32fast::hash(body.as_bytes()),
             body,
         };
-        let name = if self.meta_generation % 2 == 0 {
+        let name = if self.meta_generation.is_multiple_of(2) {
             "meta-a"
         } else {
             "meta-b"
