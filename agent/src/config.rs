@@ -45,6 +45,8 @@ pub struct Config {
     pub sample_interval: Duration,
     /// Interfaces left out of samples and inventory.
     pub exclude_interfaces: Vec<InterfacePattern>,
+    /// The on-disk report queue.
+    pub queue: crate::ship::queue::QueueConfig,
 }
 
 impl Default for Config {
@@ -85,6 +87,30 @@ pub struct RawConfig {
     sample: RawSample,
     #[serde(default)]
     net: RawNet,
+    #[serde(default)]
+    queue: RawQueue,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawQueue {
+    #[serde(default = "default_queue_max")]
+    max_size_bytes: u64,
+    #[serde(default)]
+    fsync: crate::ship::queue::Fsync,
+}
+
+impl Default for RawQueue {
+    fn default() -> Self {
+        Self {
+            max_size_bytes: default_queue_max(),
+            fsync: crate::ship::queue::Fsync::default(),
+        }
+    }
+}
+
+fn default_queue_max() -> u64 {
+    crate::ship::queue::QueueConfig::default().max_bytes
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -142,10 +168,24 @@ impl TryFrom<RawConfig> for Config {
                 ));
             }
         }
+        if raw.queue.max_size_bytes < 64 * 1024 {
+            problems.push(format!(
+                "key `queue.max_size_bytes`: {} is too small; use at least 65536 (the default, 67108864, holds more than 7 days of reports)",
+                raw.queue.max_size_bytes
+            ));
+        }
         if !problems.is_empty() {
             return Err(problems);
         }
+        let defaults = crate::ship::queue::QueueConfig::default();
         Ok(Config {
+            queue: crate::ship::queue::QueueConfig {
+                max_bytes: raw.queue.max_size_bytes,
+                // Segments of at most 1 MiB, and at least 8 per queue, so
+                // dropping the oldest one never throws away much.
+                segment_bytes: defaults.segment_bytes.min(raw.queue.max_size_bytes / 8),
+                fsync: raw.queue.fsync,
+            },
             role: raw.agent.role,
             sample_interval: Duration::from_secs(raw.sample.interval_secs),
             exclude_interfaces: raw

@@ -1,25 +1,37 @@
-//! `schoolwatch-agent run`: sample on a schedule, make reports, ship them.
+//! `schoolwatch-agent run`: sample on a schedule, append each report to the
+//! durable queue, and ship the queue to the collector.
 //!
-//! Until the durable queue lands, unacknowledged reports wait in memory
-//! (bounded); the sequence number is persisted before each report is sent
-//! so that a restart never reuses one.
+//! Order of work for every report: take the next sequence number, append
+//! the report to the queue (fsynced), then record the sequence in the state
+//! directory. Shipping is separate: it sends the newest report first (the
+//! current state matters most) plus the oldest backlog, and removes records
+//! only when the collector acknowledged them. Failures back off with
+//! jittered exponential delays and honour `Retry-After`; a batch refused
+//! for good goes to a bounded dead-letter file and is counted.
 
 use crate::collect::Sources;
 use crate::config::Config;
-use crate::ship::{Client, Outcome, StateDir};
+use crate::ship::queue::{DropReason, Queue};
+use crate::ship::{Client, Enrollment, Outcome, StateDir};
 use anyhow::Context;
-use schoolwatch_protocol::{Batch, Report};
+use schoolwatch_protocol::{AgentHealth, Report};
 use sha2::{Digest, Sha256};
-use std::collections::VecDeque;
 use std::future::Future;
 use std::time::Duration;
+use tokio::time::Instant;
 
-/// Most reports held in memory while the collector is unreachable.
-const MAX_PENDING: usize = 10_000;
 /// Most reports in one request.
-const MAX_BATCH: usize = 500;
+const MAX_BATCH_REPORTS: usize = 500;
+/// Most bytes of report JSON in one request (before gzip).
+const MAX_BATCH_BYTES: usize = 2 << 20;
+/// Backoff bounds for failed sends.
+const BACKOFF_MIN: Duration = Duration::from_secs(1);
+const BACKOFF_MAX: Duration = Duration::from_secs(300);
+/// Bound on the dead-letter file.
+const DEAD_LETTER_MAX_BYTES: u64 = 1 << 20;
 
-/// Runs until `shutdown` (or after one delivered report when `once`).
+/// Runs until `shutdown` (or, with `once`, until one new report has been
+/// delivered).
 pub async fn run(
     config: Config,
     state: StateDir,
@@ -29,84 +41,276 @@ pub async fn run(
 ) -> anyhow::Result<()> {
     let enrollment = state.load()?;
     let client = Client::new(&enrollment.collector, state.ca().as_deref())?;
+    let queue_dir = state.path().join("queue");
+    let mut queue = Queue::open(&queue_dir, config.queue, state.last_sequence())
+        .with_context(|| format!("opening the report queue in {}", queue_dir.display()))?;
     let mut sources = Sources::new(config).context("reading this machine's system information")?;
-    let mut seq = state.last_sequence();
-    let mut pending: VecDeque<Report> = VecDeque::new();
+    let mut shipper = Shipper::new(client, enrollment);
+    tracing::info!(
+        agent = %shipper.enrollment.agent_id,
+        school = %shipper.enrollment.school_id,
+        collector = %shipper.enrollment.collector,
+        queued = queue.stats().queued,
+        "Agent running."
+    );
     let mut last_inventory: Option<[u8; 32]> = None;
-    let mut backoff = Duration::from_secs(1);
-    tokio::pin!(shutdown);
     let mut ticker = tokio::time::interval(interval);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     ticker.tick().await;
-    tracing::info!(agent = %enrollment.agent_id, school = %enrollment.school_id, collector = %enrollment.collector, "Agent running.");
-    loop {
+    tokio::pin!(shutdown);
+    if once {
+        // One sample over one interval, then deliver it (and any backlog).
         tokio::select! {
             _ = ticker.tick() => {}
+            _ = &mut shutdown => return Ok(()),
+        }
+        let seq = make_report(
+            &mut queue,
+            &state,
+            &mut sources,
+            &mut last_inventory,
+            &shipper,
+        )?;
+        for _ in 0..3 {
+            shipper.ship(&mut queue, &state).await?;
+            if !queue.is_queued(seq) {
+                anyhow::ensure!(
+                    !shipper.last_was_final,
+                    "the collector refused the report: {}",
+                    shipper.last_error
+                );
+                return Ok(());
+            }
+            if shipper.failures_in_a_row > 0 {
+                tokio::time::sleep_until(shipper.next_send).await;
+            }
+        }
+        anyhow::bail!(
+            "the collector did not take the report ({}); it stays queued",
+            shipper.last_error
+        );
+    }
+    loop {
+        let backlog = queue.stats().queued > 0;
+        tokio::select! {
+            _ = ticker.tick() => {
+                make_report(&mut queue, &state, &mut sources, &mut last_inventory, &shipper)?;
+                // A fresh report goes out now unless the collector asked us
+                // to wait.
+                if shipper.failures_in_a_row == 0 {
+                    shipper.next_send = Instant::now();
+                }
+            }
+            _ = tokio::time::sleep_until(shipper.next_send), if backlog => {
+                shipper.ship(&mut queue, &state).await?;
+            }
             _ = &mut shutdown => break,
         }
-        seq += 1;
-        state.set_last_sequence(seq)?;
-        let mut report = Report::new(enrollment.agent_id.clone(), seq, now_ms());
-        let (inv, errors) = sources.inventory();
-        let digest = inventory_digest(&inv);
-        if last_inventory != Some(digest) {
-            report.inventory = Some(inv);
+    }
+    tracing::info!(
+        queued = queue.stats().queued,
+        "Agent stopped; queued reports wait on disk."
+    );
+    Ok(())
+}
+
+/// Samples, builds the next report and appends it; returns its sequence.
+fn make_report(
+    queue: &mut Queue,
+    state: &StateDir,
+    sources: &mut Sources,
+    last_inventory: &mut Option<[u8; 32]>,
+    shipper: &Shipper,
+) -> anyhow::Result<u64> {
+    let seq = queue.last_sequence().max(state.last_sequence()) + 1;
+    let mut report = Report::new(shipper.enrollment.agent_id.clone(), seq, now_ms());
+    let (inv, errors) = sources.inventory();
+    let digest = inventory_digest(&inv);
+    // Send the inventory whole when it changed; the first report after a
+    // start always carries it.
+    if *last_inventory != Some(digest) {
+        report.inventory = Some(inv);
+        *last_inventory = Some(digest);
+    }
+    report.sample = Some(sources.sample());
+    report.errors = errors;
+    report.health = Some(health(queue, shipper)?);
+    let payload = serde_json::to_vec(&report).context("encoding a report")?;
+    match queue.append(seq, &payload) {
+        Ok(()) => {}
+        Err(e) => {
+            // The agent keeps running; the report is counted as dropped.
+            tracing::error!(seq, error = %e, "Report could not be queued; dropped.");
+            queue.note_unqueued(seq, DropReason::DiskFull);
         }
-        report.sample = Some(sources.sample());
-        report.errors = errors;
-        pending.push_back(report);
-        if pending.len() > MAX_PENDING {
-            pending.pop_front();
-            tracing::warn!("Report dropped: too many waiting for the collector.");
+    }
+    if let Err(e) = state.set_last_sequence(seq) {
+        tracing::warn!(error = %e, "Could not record the sequence number; the queue still knows it.");
+    }
+    Ok(seq)
+}
+
+fn health(queue: &mut Queue, shipper: &Shipper) -> anyhow::Result<AgentHealth> {
+    /// Only the sampling time of a queued report.
+    #[derive(serde::Deserialize)]
+    struct SampledAt {
+        sampled_at_ms: u64,
+    }
+    let oldest_ms = queue
+        .oldest(1)?
+        .first()
+        .and_then(|(_, p)| serde_json::from_slice::<SampledAt>(p).ok())
+        .map(|a| a.sampled_at_ms);
+    let m = queue.meta();
+    let d = |r| m.dropped.get(&r).copied().unwrap_or(0);
+    let stats = queue.stats();
+    Ok(AgentHealth {
+        queue_reports: stats.queued,
+        queue_bytes: stats.bytes,
+        queue_oldest_age_seconds: oldest_ms.map_or(0, |t| now_ms().saturating_sub(t) / 1000),
+        dropped_queue_full: d(DropReason::QueueFull),
+        dropped_disk_full: d(DropReason::DiskFull),
+        dropped_corrupt: d(DropReason::Corrupt),
+        dropped_rejected: d(DropReason::Rejected),
+        send_failures: shipper.send_failures,
+    })
+}
+
+/// Sends the queue to the collector, one batch per call.
+struct Shipper {
+    client: Client,
+    enrollment: Enrollment,
+    /// When the next send may start (now, or after a backoff).
+    next_send: Instant,
+    backoff: Duration,
+    send_failures: u64,
+    failures_in_a_row: u32,
+    last_was_final: bool,
+    last_error: String,
+}
+
+impl Shipper {
+    fn new(client: Client, enrollment: Enrollment) -> Self {
+        Self {
+            client,
+            enrollment,
+            next_send: Instant::now(),
+            backoff: BACKOFF_MIN,
+            send_failures: 0,
+            failures_in_a_row: 0,
+            last_was_final: false,
+            last_error: String::new(),
         }
-        let batch = Batch {
-            reports: pending.iter().take(MAX_BATCH).cloned().collect(),
-        };
-        match client.send(&enrollment.credential, &batch).await {
+    }
+
+    /// The newest report (fresh state first) and the oldest backlog.
+    fn batch(queue: &mut Queue) -> anyhow::Result<Vec<(u64, Vec<u8>)>> {
+        let mut batch = queue.oldest(MAX_BATCH_REPORTS)?;
+        if let Some(newest) = queue.newest()?
+            && !batch.iter().any(|(s, _)| *s == newest.0)
+        {
+            batch.pop();
+            batch.insert(0, newest);
+        }
+        let mut bytes = 0;
+        batch.retain(|(_, p)| {
+            bytes += p.len();
+            bytes <= MAX_BATCH_BYTES
+        });
+        Ok(batch)
+    }
+
+    async fn ship(&mut self, queue: &mut Queue, state: &StateDir) -> anyhow::Result<()> {
+        let batch = Self::batch(queue)?;
+        if batch.is_empty() {
+            return Ok(());
+        }
+        let seqs: Vec<u64> = batch.iter().map(|(s, _)| *s).collect();
+        let payloads: Vec<Vec<u8>> = batch.into_iter().map(|(_, p)| p).collect();
+        match self
+            .client
+            .send_raw(&self.enrollment.credential, &payloads)
+            .await
+        {
             Outcome::Delivered(ack) => {
-                if batch.reports.iter().any(|r| r.inventory.is_some()) {
-                    last_inventory = Some(digest);
-                }
-                pending.retain(|r| !ack.acknowledged.contains(&r.sequence));
-                backoff = Duration::from_secs(1);
+                queue.ack(&ack.acknowledged)?;
                 tracing::debug!(
                     accepted = ack.accepted,
                     duplicates = ack.duplicates,
+                    left = queue.stats().queued,
                     "Batch delivered."
                 );
-                if once {
-                    return Ok(());
-                }
+                self.backoff = BACKOFF_MIN;
+                self.failures_in_a_row = 0;
+                // More backlog goes out at once.
+                self.next_send = Instant::now();
             }
             Outcome::Retry { reason, after } => {
-                anyhow::ensure!(!once, "the collector did not take the report: {reason}");
-                let wait = after.unwrap_or(backoff);
-                backoff = (backoff * 2).min(Duration::from_secs(300));
-                tracing::warn!(pending = pending.len(), retry_in = ?wait, "Send failed: {reason}.");
-                tokio::select! {
-                    _ = tokio::time::sleep(wait) => {}
-                    _ = &mut shutdown => break,
-                }
+                self.send_failures += 1;
+                self.failures_in_a_row += 1;
+                self.last_was_final = false;
+                let wait = after
+                    .unwrap_or_else(|| jitter(self.backoff))
+                    .min(BACKOFF_MAX);
+                self.backoff = (self.backoff * 2).min(BACKOFF_MAX);
+                tracing::warn!(queued = queue.stats().queued, retry_in = ?wait, "Send failed: {reason}.");
+                self.last_error = reason;
+                self.next_send = Instant::now() + wait;
             }
             Outcome::Reject { status, reason } => {
-                // Retrying would be refused again; drop the batch so that
-                // one bad report does not block every later one.
-                let n = batch.reports.len();
-                pending.drain(..n.min(pending.len()));
+                self.failures_in_a_row += 1;
+                self.last_was_final = true;
                 tracing::error!(
                     status,
-                    dropped = n,
-                    "The collector refused the batch: {reason}."
+                    dropped = seqs.len(),
+                    "The collector refused the batch for good: {reason}."
                 );
-                anyhow::ensure!(
-                    !once,
-                    "the collector refused the report ({status}): {reason}"
-                );
+                dead_letter(state, status, &reason, &payloads);
+                queue.drop_reports(&seqs, DropReason::Rejected)?;
+                self.last_error = format!("{status}: {reason}");
+                self.next_send = Instant::now();
             }
         }
+        Ok(())
     }
-    tracing::info!(pending = pending.len(), "Agent stopped.");
-    Ok(())
+}
+
+/// A random delay between half and all of `d` ("equal jitter"), so agents
+/// that lost the collector together do not all come back together.
+fn jitter(d: Duration) -> Duration {
+    let mut b = [0u8; 8];
+    let r = if getrandom::fill(&mut b).is_ok() {
+        u64::from_le_bytes(b)
+    } else {
+        now_ms()
+    };
+    let half = d / 2;
+    half + Duration::from_nanos(r % (half.as_nanos().max(1) as u64))
+}
+
+/// Keeps refused reports for inspection, up to a bound.
+fn dead_letter(state: &StateDir, status: u16, reason: &str, payloads: &[Vec<u8>]) {
+    use std::io::Write;
+    let path = state.path().join("dead-letter.jsonl");
+    let size = std::fs::metadata(&path).map_or(0, |m| m.len());
+    if size > DEAD_LETTER_MAX_BYTES {
+        return;
+    }
+    let Ok(mut f) = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&path)
+    else {
+        return;
+    };
+    for p in payloads {
+        let line = serde_json::json!({
+            "status": status,
+            "reason": reason,
+            "report": String::from_utf8_lossy(p),
+        });
+        let _ = writeln!(f, "{line}");
+    }
 }
 
 /// Identifies an inventory for "has it changed?"; free disk space is
@@ -123,4 +327,20 @@ fn now_ms() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn jitter_stays_between_half_and_whole() {
+        for _ in 0..100 {
+            let j = jitter(Duration::from_secs(8));
+            assert!(
+                j >= Duration::from_secs(4) && j < Duration::from_secs(8),
+                "{j:?}"
+            );
+        }
+    }
 }

@@ -411,6 +411,54 @@ impl prometheus_client::collector::Collector for FleetCollector {
                 inventoried().map(|h| (host_labels(h), pick(h))),
             )?;
         }
+        // The agent's own health: its queue and what it had to drop, so
+        // that reports_total + dropped = last_sequence can be checked.
+        let healthy = || reporting().filter_map(|h| Some((h, h.health.as_ref()?)));
+        family(
+            &mut e,
+            "schoolwatch_host_queue_dropped_reports",
+            "Reports the agent dropped, by reason (queue_full, disk_full, corrupt, rejected)",
+            MetricType::Counter,
+            healthy().flat_map(|(h, hl)| {
+                let labels = host_labels(h);
+                [
+                    ("queue_full", hl.dropped_queue_full),
+                    ("disk_full", hl.dropped_disk_full),
+                    ("corrupt", hl.dropped_corrupt),
+                    ("rejected", hl.dropped_rejected),
+                ]
+                .map(|(reason, n)| {
+                    let mut l = labels.to_vec();
+                    l.push(("reason", reason.to_owned()));
+                    (l, ConstCounter::new(n))
+                })
+            }),
+        )?;
+        gauge(
+            &mut e,
+            "schoolwatch_host_queue_reports",
+            "Reports waiting in the agent's queue, as of its newest report",
+            healthy().map(|(h, hl)| (host_labels(h), hl.queue_reports as f64)),
+        )?;
+        gauge(
+            &mut e,
+            "schoolwatch_host_queue_bytes",
+            "Size of the agent's queue files",
+            healthy().map(|(h, hl)| (host_labels(h), hl.queue_bytes as f64)),
+        )?;
+        gauge(
+            &mut e,
+            "schoolwatch_host_queue_oldest_age_seconds",
+            "Age of the oldest report waiting in the agent's queue",
+            healthy().map(|(h, hl)| (host_labels(h), hl.queue_oldest_age_seconds as f64)),
+        )?;
+        family(
+            &mut e,
+            "schoolwatch_host_send_failures",
+            "Sends the agent had to retry (since it started)",
+            MetricType::Counter,
+            healthy().map(|(h, hl)| (host_labels(h), ConstCounter::new(hl.send_failures))),
+        )?;
         let per_disk = |pick: fn(&crate::store::DiskState) -> u64| {
             inventoried().flat_map(move |h| {
                 let labels = host_labels(h);

@@ -60,6 +60,9 @@ pub struct Report {
     /// The interval measurements.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sample: Option<Sample>,
+    /// The agent's own health: its queue and what it had to drop.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub health: Option<AgentHealth>,
     /// Sources that failed this interval; the other sections still ship.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub errors: Vec<SourceError>,
@@ -75,8 +78,43 @@ impl Report {
             sampled_at_ms,
             inventory: None,
             sample: None,
+            health: None,
             errors: Vec::new(),
         }
+    }
+}
+
+/// The agent's own health when it made a report. Counters are totals since
+/// the agent's queue was created, so the collector can tell, for every
+/// host, that accepted reports + dropped reports = the last sequence.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AgentHealth {
+    /// Reports waiting in the queue for acknowledgement.
+    pub queue_reports: u64,
+    /// Bytes of the queue's files.
+    pub queue_bytes: u64,
+    /// Age of the oldest waiting report, seconds.
+    pub queue_oldest_age_seconds: u64,
+    /// Reports dropped because the queue reached its size bound.
+    pub dropped_queue_full: u64,
+    /// Reports that could not be written to disk (disk full or failing).
+    pub dropped_disk_full: u64,
+    /// Reports lost to damage in the queue files.
+    pub dropped_corrupt: u64,
+    /// Reports the collector refused for good.
+    pub dropped_rejected: u64,
+    /// Sends that failed and were retried.
+    pub send_failures: u64,
+}
+
+impl AgentHealth {
+    /// All dropped reports, whatever the reason.
+    pub fn dropped_total(&self) -> u64 {
+        self.dropped_queue_full
+            + self.dropped_disk_full
+            + self.dropped_corrupt
+            + self.dropped_rejected
     }
 }
 

@@ -77,6 +77,7 @@ pub fn exposition_escaping(data: &[u8]) {
         last_sequence: 1,
         has_inventory: true,
         last_sample: None,
+        health: None,
     };
     let targets = Targets::default();
     let cov = vec![coverage::school(

@@ -129,7 +129,18 @@ impl Client {
 
     /// Sends one batch, gzip-compressed.
     pub async fn send(&self, credential: &str, batch: &Batch) -> Outcome {
-        let body = match gzip_json(batch) {
+        let reports: Vec<Vec<u8>> = batch
+            .reports
+            .iter()
+            .map(|r| serde_json::to_vec(r).expect("a report serializes"))
+            .collect();
+        self.send_raw(credential, &reports).await
+    }
+
+    /// Sends reports that are already JSON (as the queue stores them) as
+    /// one gzip-compressed batch, without decoding them again.
+    pub async fn send_raw(&self, credential: &str, reports: &[Vec<u8>]) -> Outcome {
+        let body = match gzip_batch(reports) {
             Ok(b) => b,
             Err(e) => {
                 return Outcome::Reject {
@@ -189,10 +200,17 @@ pub fn decide(status: u16, reason: String, after: Option<Duration>) -> Outcome {
     }
 }
 
-fn gzip_json(batch: &Batch) -> std::io::Result<Vec<u8>> {
+/// `{"reports":[r1,r2,...]}` from JSON reports, gzip-compressed.
+fn gzip_batch(reports: &[Vec<u8>]) -> std::io::Result<Vec<u8>> {
     let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
-    serde_json::to_writer(&mut enc, batch)?;
-    enc.flush()?;
+    enc.write_all(b"{\"reports\":[")?;
+    for (i, r) in reports.iter().enumerate() {
+        if i > 0 {
+            enc.write_all(b",")?;
+        }
+        enc.write_all(r)?;
+    }
+    enc.write_all(b"]}")?;
     enc.finish()
 }
 

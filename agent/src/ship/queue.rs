@@ -565,6 +565,24 @@ impl Queue {
         Ok(())
     }
 
+    /// Whether `seq` is still waiting for acknowledgement.
+    pub fn is_queued(&self, seq: u64) -> bool {
+        self.index.contains_key(&seq)
+    }
+
+    /// Counts a report that never made it into the queue (the append
+    /// failed), so that the accounting still holds.
+    pub fn note_unqueued(&mut self, seq: u64, reason: DropReason) {
+        if seq > self.meta.front && self.meta.settled.insert(seq) {
+            *self.meta.dropped.entry(reason).or_default() += 1;
+            self.meta.verified_through = self.meta.verified_through.max(seq);
+            self.advance_front();
+            if let Err(e) = self.save_meta() {
+                tracing::warn!(error = %e, "Could not save the queue's bookkeeping.");
+            }
+        }
+    }
+
     /// Counts and sizes now.
     pub fn stats(&self) -> QueueStats {
         QueueStats {

@@ -27,7 +27,7 @@ mod schema;
 
 use crate::registry::{LinkKind, School};
 use rusqlite::{Connection, OptionalExtension, params};
-use schoolwatch_protocol::{Report, Role, Sample};
+use schoolwatch_protocol::{AgentHealth, Report, Role, Sample};
 use serde::de::{DeserializeOwned, IntoDeserializer};
 use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
@@ -169,6 +169,8 @@ pub struct HostState {
     pub has_inventory: bool,
     /// The latest sample (by sampling time).
     pub last_sample: Option<Sample>,
+    /// The agent's health from its newest report (by sequence).
+    pub health: Option<AgentHealth>,
 }
 
 /// One disk of a host, as last reported.
@@ -536,6 +538,12 @@ impl Store {
                 "UPDATE agents SET last_sample_json = ?2, last_sampled_ms = ?3
                  WHERE id = ?1 AND (last_sampled_ms IS NULL OR last_sampled_ms <= ?3)",
             )?;
+            // Back-filled reports are older than what is known: only the
+            // newest health counts.
+            let mut health = tx.prepare_cached(
+                "UPDATE agents SET health_json = ?2, health_sequence = ?3
+                 WHERE id = ?1 AND health_sequence < ?3",
+            )?;
             for (who, reports) in batches {
                 let mut out = IngestOutcome::default();
                 let mut max_seq = 0i64;
@@ -588,6 +596,13 @@ impl Store {
                             sampled_at
                         ])?;
                     }
+                    if let Some(h) = &r.health {
+                        health.execute(params![
+                            who.agent_id,
+                            serde_json::to_string(h).unwrap_or_default(),
+                            seq
+                        ])?;
+                    }
                 }
                 if out.accepted > 0 {
                     counters.execute(params![who.agent_id, out.accepted, max_seq, now_ms])?;
@@ -608,7 +623,7 @@ impl Store {
             "SELECT a.id, a.school_id, a.hostname, a.role, a.os, a.cpu_model, a.logical_cores,
                     a.memory_total_bytes, a.disk_total_bytes, a.boot_time_seconds, a.last_seen_ms,
                     a.reports_total, a.last_sequence, a.inventory_json IS NOT NULL, a.last_sample_json,
-                    a.disks_json
+                    a.disks_json, a.health_json
              FROM agents a JOIN schools s ON s.id = a.school_id
              WHERE a.revoked_ms IS NULL AND s.revoked_ms IS NULL
              ORDER BY a.school_id, a.id",
@@ -632,15 +647,25 @@ impl Store {
                     last_sequence: r.get::<_, i64>(12)?.max(0) as u64,
                     has_inventory: r.get(13)?,
                     last_sample: None,
+                    health: None,
                 },
                 r.get::<_, String>(3)?,
                 r.get::<_, Option<String>>(14)?,
                 r.get::<_, Option<String>>(15)?,
+                r.get::<_, Option<String>>(16)?,
             ))
         })?;
         let mut out = Vec::new();
         for row in rows {
-            let (mut h, role, sample, disks) = row?;
+            let (mut h, role, sample, disks, health) = row?;
+            if let Some(json) = health {
+                h.health = Some(
+                    serde_json::from_str(&json).map_err(|e| StoreError::Corrupt {
+                        table: "agents",
+                        detail: format!("health_json of {}: {e}", h.agent_id),
+                    })?,
+                );
+            }
             if let Some(json) = disks {
                 h.disks = serde_json::from_str(&json).map_err(|e| StoreError::Corrupt {
                     table: "agents",

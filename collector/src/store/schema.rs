@@ -60,6 +60,9 @@ const MIGRATIONS: &[&str] = &[
     CREATE INDEX reports_school_time ON reports(school_id, sampled_at_ms);",
     // 2: per-disk size and free space, for DiskAlmostFull.
     "ALTER TABLE agents ADD COLUMN disks_json TEXT",
+    // 3: the agent's own health (queue, drops) from its newest report.
+    "ALTER TABLE agents ADD COLUMN health_json TEXT;
+     ALTER TABLE agents ADD COLUMN health_sequence INTEGER NOT NULL DEFAULT 0",
 ];
 
 /// Brings the database up to the newest schema.

@@ -60,6 +60,11 @@ fn full_report() -> Report {
             ..Default::default()
         }],
     });
+    r.health = Some(crate::AgentHealth {
+        queue_reports: 3,
+        dropped_corrupt: 1,
+        ..Default::default()
+    });
     r.errors = vec![SourceError {
         source: "net".into(),
         message: "x".into(),
