@@ -253,6 +253,23 @@ impl TestCollector {
         (resp.agent_id, resp.credential)
     }
 
+    /// The sequences stored for `agent_id`, read from the collector's
+    /// database (safe while it runs: WAL lets readers in).
+    pub fn stored_sequences(&self, agent_id: &str) -> Vec<u64> {
+        let db = self.dir.path().join("data").join("schoolwatch.db");
+        let conn =
+            rusqlite::Connection::open_with_flags(&db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+                .expect("open the collector's database");
+        conn.busy_timeout(Duration::from_secs(10)).unwrap();
+        let mut stmt = conn
+            .prepare("SELECT sequence FROM reports WHERE agent_id = ?1 ORDER BY sequence")
+            .unwrap();
+        stmt.query_map([agent_id], |r| r.get::<_, i64>(0))
+            .unwrap()
+            .map(|r| r.unwrap() as u64)
+            .collect()
+    }
+
     /// `/metrics` in the Prometheus text format.
     pub fn metrics(&self) -> String {
         let rt = crate::rt();

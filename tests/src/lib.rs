@@ -12,6 +12,8 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
+pub mod agent;
+pub mod alertmanager;
 pub mod collector;
 pub mod fuzzing;
 pub mod netns;
@@ -182,6 +184,39 @@ impl Drop for ChildGuard {
             let _ = self.child.kill();
             let _ = self.child.wait();
         }
+    }
+}
+
+/// A small deterministic random source for tests that kill or corrupt at
+/// random: the seed is printed, and `SCHOOLWATCH_TEST_SEED` replays it.
+pub struct Rng(u64);
+
+impl Rng {
+    /// Seeded from the environment or the clock; prints the seed.
+    pub fn from_env(test: &str) -> Self {
+        let seed = std::env::var("SCHOOLWATCH_TEST_SEED")
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or_else(|| {
+                std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(1, |d| d.as_nanos() as u64)
+            });
+        eprintln!("{test}: SCHOOLWATCH_TEST_SEED={seed}");
+        Self(seed | 1)
+    }
+
+    /// The next value (xorshift64*).
+    pub fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+
+    /// A value in `lo..hi`.
+    pub fn range(&mut self, lo: u64, hi: u64) -> u64 {
+        lo + self.next() % (hi - lo).max(1)
     }
 }
 

@@ -1,0 +1,128 @@
+//! An agent for durability tests: its own state and config directory,
+//! enrolled (as a distinct machine) with a test collector, run as the real
+//! binary.
+
+use crate::{TestCollector, bin};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// An enrolled agent's files.
+pub struct TestAgent {
+    /// The state directory (credential, CA, sequence, queue).
+    pub state: PathBuf,
+    /// The agent.toml used.
+    pub config: PathBuf,
+    /// The host's agent id.
+    pub id: String,
+}
+
+impl TestAgent {
+    /// Enrolls a distinct machine `name` into `school` and writes its state
+    /// under `dir/name`, with `config` as its agent.toml.
+    pub fn enroll(c: &TestCollector, dir: &Path, school: &str, name: &str, config: &str) -> Self {
+        let (id, credential) = c.enroll_as(school, name, name);
+        let state = dir.join(name);
+        Self::write_state(c, &state, &id, school, &credential);
+        let config_path = dir.join(format!("{name}.toml"));
+        std::fs::write(&config_path, config).unwrap();
+        Self {
+            state,
+            config: config_path,
+            id,
+        }
+    }
+
+    /// Writes the files `schoolwatch-agent enroll` would write.
+    pub fn write_state(c: &TestCollector, state: &Path, id: &str, school: &str, credential: &str) {
+        std::fs::create_dir_all(state).unwrap();
+        std::fs::write(state.join("ca.pem"), &c.ca_pem).unwrap();
+        std::fs::write(
+            state.join("credential.json"),
+            serde_json::json!({
+                "collector": c.url, "agent_id": id, "school_id": school, "credential": credential,
+            })
+            .to_string(),
+        )
+        .unwrap();
+    }
+
+    /// `schoolwatch-agent --config CONFIG --state STATE ARGS...`.
+    pub fn command(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new(bin("schoolwatch-agent"));
+        cmd.arg("--config")
+            .arg(&self.config)
+            .arg("--state")
+            .arg(&self.state)
+            .args(["--log-level", "warn"])
+            .args(args);
+        cmd
+    }
+
+    /// The last sequence the agent recorded as generated.
+    pub fn generated(&self) -> u64 {
+        std::fs::read_to_string(self.state.join("sequence"))
+            .ok()
+            .and_then(|s| s.trim().parse().ok())
+            .unwrap_or(0)
+    }
+
+    /// Bytes of the queue's segment files now.
+    pub fn queue_bytes(&self) -> u64 {
+        std::fs::read_dir(self.state.join("queue"))
+            .map(|d| {
+                d.filter_map(|e| e.ok())
+                    .filter(|e| e.path().extension().is_some_and(|x| x == "seg"))
+                    .filter_map(|e| e.metadata().ok())
+                    .map(|m| m.len())
+                    .sum()
+            })
+            .unwrap_or(0)
+    }
+}
+
+/// What the collector says about one host's reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HostCounts {
+    /// `schoolwatch_host_reports_total`.
+    pub reports: u64,
+    /// `schoolwatch_host_last_sequence`.
+    pub last_sequence: u64,
+    /// Sum of `schoolwatch_host_queue_dropped_reports_total` over reasons.
+    pub dropped: u64,
+    /// `schoolwatch_host_queue_reports` (waiting, per the newest report).
+    pub queued: u64,
+}
+
+/// Reads a host's counts from `/metrics` (zeros before its first report).
+pub fn host_counts(c: &TestCollector, agent_id: &str) -> HostCounts {
+    let text = c.metrics();
+    let one =
+        |name: &str| crate::metric(&text, name, &[("agent_id", agent_id)]).unwrap_or(0.0) as u64;
+    let dropped = ["queue_full", "disk_full", "corrupt", "rejected"]
+        .iter()
+        .map(|r| {
+            crate::metric(
+                &text,
+                "schoolwatch_host_queue_dropped_reports_total",
+                &[("agent_id", agent_id), ("reason", r)],
+            )
+            .unwrap_or(0.0) as u64
+        })
+        .sum();
+    HostCounts {
+        reports: one("schoolwatch_host_reports_total"),
+        last_sequence: one("schoolwatch_host_last_sequence"),
+        dropped,
+        queued: one("schoolwatch_host_queue_reports"),
+    }
+}
+
+/// One reason's dropped count from `/metrics`.
+pub fn dropped(c: &TestCollector, agent_id: &str, reason: &str) -> u64 {
+    crate::metric(
+        &c.metrics(),
+        "schoolwatch_host_queue_dropped_reports_total",
+        &[("agent_id", agent_id), ("reason", reason)],
+    )
+    .unwrap_or(0.0) as u64
+}
