@@ -11,12 +11,13 @@ use std::time::Duration;
 /// `enroll`: exchanges a token for a credential and saves it (and the CA)
 /// in the state directory.
 pub async fn enroll(
+    config: &Config,
     state: &crate::ship::StateDir,
     collector: &str,
     token: &str,
     ca_pem: Option<&[u8]>,
 ) -> anyhow::Result<schoolwatch_protocol::api::EnrollResponse> {
-    let client = crate::ship::Client::new(collector, ca_pem)?;
+    let client = crate::ship::Client::new(collector, ca_pem, &config.tls)?;
     let hostname = sysinfo::System::host_name().unwrap_or_default();
     let resp = client
         .enroll(&schoolwatch_protocol::api::EnrollRequest {

@@ -47,6 +47,19 @@ pub struct Config {
     pub exclude_interfaces: Vec<InterfacePattern>,
     /// The on-disk report queue.
     pub queue: crate::ship::queue::QueueConfig,
+    /// How the agent talks TLS to the collector.
+    pub tls: TlsOptions,
+}
+
+/// TLS settings for the connection to the collector.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TlsOptions {
+    /// Client certificate and key (PEM files), for collectors that require
+    /// mutual TLS; relative names are relative to the config file.
+    pub client_identity: Option<(PathBuf, PathBuf)>,
+    /// Allow `http://` to a collector that is not on loopback. Off: reports
+    /// would cross the network in clear.
+    pub allow_plain_http: bool,
 }
 
 impl Default for Config {
@@ -89,6 +102,17 @@ pub struct RawConfig {
     net: RawNet,
     #[serde(default)]
     queue: RawQueue,
+    #[serde(default)]
+    tls: RawTls,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawTls {
+    client_cert: Option<PathBuf>,
+    client_key: Option<PathBuf>,
+    #[serde(default)]
+    allow_plain_http: bool,
 }
 
 #[derive(Debug, Deserialize)]
@@ -174,11 +198,23 @@ impl TryFrom<RawConfig> for Config {
                 raw.queue.max_size_bytes
             ));
         }
+        let client_identity = match (raw.tls.client_cert, raw.tls.client_key) {
+            (Some(c), Some(k)) => Some((c, k)),
+            (None, None) => None,
+            _ => {
+                problems.push("keys `tls.client_cert` and `tls.client_key`: set both (PEM files of the agent's client certificate and key) or neither".to_owned());
+                None
+            }
+        };
         if !problems.is_empty() {
             return Err(problems);
         }
         let defaults = crate::ship::queue::QueueConfig::default();
         Ok(Config {
+            tls: TlsOptions {
+                client_identity,
+                allow_plain_http: raw.tls.allow_plain_http,
+            },
             queue: crate::ship::queue::QueueConfig {
                 max_bytes: raw.queue.max_size_bytes,
                 // Segments of at most 1 MiB, and at least 8 per queue, so
@@ -206,7 +242,14 @@ impl Config {
             problem,
         };
         let raw: RawConfig = parse_toml(text).map_err(invalid)?;
-        Config::try_from(raw).map_err(|problems| invalid(problems.join("; ")))
+        let mut config = Config::try_from(raw).map_err(|problems| invalid(problems.join("; ")))?;
+        // Relative file names are relative to the config file's directory.
+        let base = path.parent().unwrap_or(Path::new("."));
+        if let Some((cert, key)) = &mut config.tls.client_identity {
+            *cert = base.join(&*cert);
+            *key = base.join(&*key);
+        }
+        Ok(config)
     }
 
     /// Reads `path`; a missing file gives the defaults.

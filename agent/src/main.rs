@@ -118,8 +118,13 @@ fn run(command: Command, config: config::Config, state: PathBuf) -> anyhow::Resu
                         .map_err(|e| anyhow::anyhow!("reading the CA file {}: {e}", p.display()))
                 })
                 .transpose()?;
-            let e =
-                runtime()?.block_on(commands::enroll(&state, &collector, &token, ca.as_deref()))?;
+            let e = runtime()?.block_on(commands::enroll(
+                &config,
+                &state,
+                &collector,
+                &token,
+                ca.as_deref(),
+            ))?;
             use std::io::Write;
             writeln!(
                 stdout,

@@ -40,7 +40,7 @@ pub async fn run(
     shutdown: impl Future<Output = ()>,
 ) -> anyhow::Result<()> {
     let enrollment = state.load()?;
-    let client = Client::new(&enrollment.collector, state.ca().as_deref())?;
+    let client = Client::new(&enrollment.collector, state.ca().as_deref(), &config.tls)?;
     let queue_dir = state.path().join("queue");
     let mut queue = Queue::open(&queue_dir, config.queue, state.last_sequence())
         .with_context(|| format!("opening the report queue in {}", queue_dir.display()))?;

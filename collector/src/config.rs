@@ -23,6 +23,9 @@ pub enum Transport {
         cert: PathBuf,
         /// Private key.
         key: PathBuf,
+        /// When set, agents must present a client certificate signed by
+        /// this CA (mutual TLS).
+        client_ca: Option<PathBuf>,
     },
     /// Plain HTTP (loopback only).
     Plain,
@@ -132,6 +135,7 @@ impl Config {
             (false, Some(cert), Some(key)) => Transport::Tls {
                 cert: base.join(cert),
                 key: base.join(key),
+                client_ca: raw.server.client_ca.map(|c| base.join(c)),
             },
             (false, _, _) => {
                 problems.push("keys `server.tls_cert` and `server.tls_key`: both are needed for HTTPS (or set `server.plain_http = true` on a loopback address)".to_owned());
@@ -222,6 +226,7 @@ struct RawServer {
     plain_http: bool,
     tls_cert: Option<PathBuf>,
     tls_key: Option<PathBuf>,
+    client_ca: Option<PathBuf>,
 }
 
 impl Default for RawServer {
@@ -231,6 +236,7 @@ impl Default for RawServer {
             plain_http: false,
             tls_cert: None,
             tls_key: None,
+            client_ca: None,
         }
     }
 }

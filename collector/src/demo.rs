@@ -55,7 +55,11 @@ pub async fn run(
 
     let mut config = Config::local(data.to_owned());
     config.listen = opts.listen;
-    config.transport = Transport::Tls { cert, key };
+    config.transport = Transport::Tls {
+        cert,
+        key,
+        client_ca: None,
+    };
     let state = crate::state(&config)?;
     let schools = crate::registry::parse_csv(SAMPLE_REGISTRY)
         .map_err(|e| anyhow::anyhow!("the shipped registry is invalid: {e}"))?;
@@ -84,12 +88,14 @@ pub async fn run(
         .context("the first school vanished")?;
     let agent_state = StateDir::new(data.join("agent"));
     let ca = pki.ca_pem.as_bytes();
+    let agent_config = schoolwatch_agent::config::Config::default();
     let enrolled =
-        schoolwatch_agent::commands::enroll(&agent_state, &url, &token, Some(ca)).await?;
+        schoolwatch_agent::commands::enroll(&agent_config, &agent_state, &url, &token, Some(ca))
+            .await?;
     let mut agent_stop = stop_rx.clone();
     let interval = opts.interval;
     let agent = tokio::spawn(schoolwatch_agent::runner::run(
-        schoolwatch_agent::config::Config::default(),
+        agent_config.clone(),
         agent_state,
         interval,
         false,
@@ -105,7 +111,7 @@ pub async fn run(
             .store
             .create_token(&school.id, now_ms(), now_ms() + day)?
             .context("a school vanished")?;
-        let client = Client::new(&url, Some(ca))?;
+        let client = Client::new(&url, Some(ca), &agent_config.tls)?;
         let resp = client
             .enroll(&EnrollRequest {
                 token,

@@ -46,8 +46,12 @@ pub async fn run(
     let header_timeout = config.limits.header_timeout;
     match &config.transport {
         config::Transport::Plain => serve::serve(listener, app, header_timeout, shutdown).await,
-        config::Transport::Tls { cert, key } => {
-            let tls = tls::server_config(cert, key)?;
+        config::Transport::Tls {
+            cert,
+            key,
+            client_ca,
+        } => {
+            let tls = tls::server_config(cert, key, client_ca.as_deref())?;
             let listener = tls::TlsListener::new(listener, tls)?;
             serve::serve(listener, app, header_timeout, shutdown).await;
         }

@@ -18,8 +18,14 @@ use tokio_rustls::server::TlsStream;
 /// silent client must not hold a connection slot for ever.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// Builds the server config from a certificate chain and key in PEM files.
-pub fn server_config(cert: &Path, key: &Path) -> anyhow::Result<Arc<ServerConfig>> {
+/// Builds the server config from a certificate chain and key in PEM files;
+/// with `client_ca`, every client must present a certificate signed by it
+/// (mutual TLS).
+pub fn server_config(
+    cert: &Path,
+    key: &Path,
+    client_ca: Option<&Path>,
+) -> anyhow::Result<Arc<ServerConfig>> {
     use anyhow::Context;
     let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(cert)
         .with_context(|| format!("reading the certificate {}", cert.display()))?
@@ -32,19 +38,40 @@ pub fn server_config(cert: &Path, key: &Path) -> anyhow::Result<Arc<ServerConfig
     );
     let key = PrivateKeyDer::from_pem_file(key)
         .with_context(|| format!("reading the private key {}", key.display()))?;
-    server_config_from(certs, key)
+    let client_roots = match client_ca {
+        None => None,
+        Some(path) => {
+            let mut roots = rustls::RootCertStore::empty();
+            for c in CertificateDer::pem_file_iter(path)
+                .with_context(|| format!("reading the client CA {}", path.display()))?
+            {
+                roots
+                    .add(c.with_context(|| format!("parsing the client CA {}", path.display()))?)
+                    .with_context(|| format!("using the client CA {}", path.display()))?;
+            }
+            Some(roots)
+        }
+    };
+    server_config_from(certs, key, client_roots)
 }
 
 /// Builds the server config from DER values.
 pub fn server_config_from(
     certs: Vec<CertificateDer<'static>>,
     key: PrivateKeyDer<'static>,
+    client_roots: Option<rustls::RootCertStore>,
 ) -> anyhow::Result<Arc<ServerConfig>> {
-    let mut config =
-        ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
-            .with_safe_default_protocol_versions()?
-            .with_no_client_auth()
-            .with_single_cert(certs, key)?;
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let builder = ServerConfig::builder_with_provider(provider.clone())
+        .with_safe_default_protocol_versions()?;
+    let builder = match client_roots {
+        None => builder.with_no_client_auth(),
+        Some(roots) => builder.with_client_cert_verifier(
+            rustls::server::WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider)
+                .build()?,
+        ),
+    };
+    let mut config = builder.with_single_cert(certs, key)?;
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
     Ok(Arc::new(config))
 }
@@ -123,24 +150,76 @@ pub struct DemoPki {
 
 /// Makes a CA and a server certificate for `names` (DNS names or IPs).
 pub fn demo_pki(names: &[String]) -> anyhow::Result<DemoPki> {
-    use rcgen::{BasicConstraints, CertificateParams, IsCa, KeyPair};
-    let ca_key = KeyPair::generate()?;
-    let mut ca_params = CertificateParams::new(Vec::<String>::new())?;
-    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    ca_params
-        .distinguished_name
-        .push(rcgen::DnType::CommonName, "schoolwatch demo CA");
-    let ca_cert = ca_params.self_signed(&ca_key)?;
-    let issuer = rcgen::Issuer::new(ca_params, ca_key);
-    let key = KeyPair::generate()?;
-    let mut params = CertificateParams::new(names.to_vec())?;
-    params
-        .distinguished_name
-        .push(rcgen::DnType::CommonName, "schoolwatch collector");
-    let cert = params.signed_by(&key, &issuer)?;
+    let ca = Ca::new("schoolwatch demo CA")?;
+    let (cert_pem, key_pem) = ca.server(names)?;
     Ok(DemoPki {
-        ca_pem: ca_cert.pem(),
-        cert_pem: cert.pem(),
-        key_pem: key.serialize_pem(),
+        ca_pem: ca.pem().to_owned(),
+        cert_pem,
+        key_pem,
     })
+}
+
+/// A private certificate authority that can issue server and client
+/// certificates (the `certs` command, the demo, tests).
+pub struct Ca {
+    issuer: rcgen::Issuer<'static, rcgen::KeyPair>,
+    pem: String,
+}
+
+impl Ca {
+    /// A new self-signed CA named `name`.
+    pub fn new(name: &str) -> anyhow::Result<Self> {
+        use rcgen::{BasicConstraints, CertificateParams, IsCa, KeyPair};
+        let key = KeyPair::generate()?;
+        let mut params = CertificateParams::new(Vec::<String>::new())?;
+        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, name);
+        let cert = params.self_signed(&key)?;
+        Ok(Self {
+            pem: cert.pem(),
+            issuer: rcgen::Issuer::new(params, key),
+        })
+    }
+
+    /// The CA certificate, PEM.
+    pub fn pem(&self) -> &str {
+        &self.pem
+    }
+
+    /// A server certificate and key (PEM) for `names`.
+    pub fn server(&self, names: &[String]) -> anyhow::Result<(String, String)> {
+        self.issue(names, "schoolwatch collector", false)
+    }
+
+    /// A server certificate that expired in 2020, for tests of refusal.
+    pub fn expired_server(&self, names: &[String]) -> anyhow::Result<(String, String)> {
+        self.issue(names, "schoolwatch collector", true)
+    }
+
+    /// A client certificate and key (PEM) for an agent named `name`, for
+    /// collectors that require mutual TLS.
+    pub fn client(&self, name: &str) -> anyhow::Result<(String, String)> {
+        self.issue(&[], name, false)
+    }
+
+    fn issue(
+        &self,
+        names: &[String],
+        common_name: &str,
+        expired: bool,
+    ) -> anyhow::Result<(String, String)> {
+        let key = rcgen::KeyPair::generate()?;
+        let mut params = rcgen::CertificateParams::new(names.to_vec())?;
+        params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, common_name);
+        if expired {
+            params.not_before = rcgen::date_time_ymd(2019, 1, 1);
+            params.not_after = rcgen::date_time_ymd(2020, 1, 1);
+        }
+        let cert = params.signed_by(&key, &self.issuer)?;
+        Ok((cert.pem(), key.serialize_pem()))
+    }
 }

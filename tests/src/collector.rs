@@ -165,6 +165,13 @@ impl TestCollector {
         cred["agent_id"].as_str().unwrap().to_owned()
     }
 
+    /// The agent id an enrolled agent saved.
+    pub fn agent_id(state: &Path) -> String {
+        let cred: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(state.join("credential.json")).unwrap()).unwrap();
+        cred["agent_id"].as_str().unwrap().to_owned()
+    }
+
     /// The credential an enrolled agent saved.
     pub fn credential(state: &Path) -> String {
         let cred: serde_json::Value =

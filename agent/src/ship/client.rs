@@ -42,7 +42,7 @@ pub struct Client {
 }
 
 /// Whether a URL may be used, and a message when not.
-fn check_url(url: &str) -> anyhow::Result<()> {
+fn check_url(url: &str, allow_plain_http: bool) -> anyhow::Result<()> {
     let parsed = reqwest::Url::parse(url)
         .map_err(|e| anyhow::anyhow!("collector URL {url:?} is not a URL: {e}"))?;
     match parsed.scheme() {
@@ -55,8 +55,8 @@ fn check_url(url: &str) -> anyhow::Result<()> {
                 None => false,
             };
             anyhow::ensure!(
-                loopback,
-                "refusing plain http to {url}: reports would cross the network unencrypted; use https"
+                loopback || allow_plain_http,
+                "refusing plain http to {url}: reports would cross the network unencrypted; use https (or set tls.allow_plain_http = true in agent.toml)"
             );
             Ok(())
         }
@@ -67,13 +67,17 @@ fn check_url(url: &str) -> anyhow::Result<()> {
 impl Client {
     /// A client for the collector at `base` (e.g. `https://collector:8443`),
     /// trusting `ca_pem` if given.
-    pub fn new(base: &str, ca_pem: Option<&[u8]>) -> anyhow::Result<Self> {
+    pub fn new(
+        base: &str,
+        ca_pem: Option<&[u8]>,
+        options: &crate::config::TlsOptions,
+    ) -> anyhow::Result<Self> {
         use anyhow::Context;
-        check_url(base)?;
+        use rustls_pki_types::pem::PemObject;
+        check_url(base, options.allow_plain_http)?;
         let mut roots = rustls::RootCertStore::empty();
         match ca_pem {
             Some(pem) => {
-                use rustls_pki_types::pem::PemObject;
                 let mut n = 0;
                 for cert in rustls_pki_types::CertificateDer::pem_slice_iter(pem) {
                     roots
@@ -89,8 +93,22 @@ impl Client {
             rustls::crypto::ring::default_provider(),
         ))
         .with_safe_default_protocol_versions()?
-        .with_root_certificates(roots)
-        .with_no_client_auth();
+        .with_root_certificates(roots);
+        let tls = match &options.client_identity {
+            None => tls.with_no_client_auth(),
+            Some((cert, key)) => {
+                let certs = rustls_pki_types::CertificateDer::pem_file_iter(cert)
+                    .with_context(|| format!("reading the client certificate {}", cert.display()))?
+                    .collect::<Result<Vec<_>, _>>()
+                    .with_context(|| {
+                        format!("parsing the client certificate {}", cert.display())
+                    })?;
+                let key = rustls_pki_types::PrivateKeyDer::from_pem_file(key)
+                    .with_context(|| format!("reading the client key {}", key.display()))?;
+                tls.with_client_auth_cert(certs, key)
+                    .context("the client certificate and key do not match")?
+            }
+        };
         let http = reqwest::Client::builder()
             .tls_backend_preconfigured(tls)
             .connect_timeout(Duration::from_secs(15))
@@ -114,7 +132,11 @@ impl Client {
             .send()
             .await
             .map_err(|e| {
-                anyhow::anyhow!("cannot reach the collector at {}: {}", self.base, chain(&e))
+                anyhow::anyhow!(
+                    "cannot reach the collector at {}: {}",
+                    self.base,
+                    explain(&e)
+                )
             })?;
         let status = resp.status();
         if status.is_success() {
@@ -162,7 +184,7 @@ impl Client {
             Ok(r) => r,
             Err(e) => {
                 return Outcome::Retry {
-                    reason: format!("cannot reach the collector: {}", chain(&e)),
+                    reason: format!("cannot reach the collector: {}", explain(&e)),
                     after: None,
                 };
             }
@@ -214,6 +236,42 @@ fn gzip_batch(reports: &[Vec<u8>]) -> std::io::Result<Vec<u8>> {
     enc.finish()
 }
 
+/// The error chain, with what to do when it is a TLS problem an IT person
+/// can fix.
+fn explain(e: &dyn std::error::Error) -> String {
+    let text = chain(e);
+    let advice = if text.contains("UnknownIssuer") || text.contains("unknown issuer") {
+        Some(
+            "the collector's certificate is not signed by the CA this agent trusts: check the --ca file given at enrollment",
+        )
+    } else if text.contains("Expired") || text.contains("expired") {
+        Some(
+            "the collector's certificate has expired (or this machine's clock is wrong): renew the certificate or fix the time",
+        )
+    } else if text.contains("NotValidForName") {
+        Some(
+            "the collector's certificate is not valid for the address the agent uses: enroll with the name on the certificate",
+        )
+    } else if text.contains("CertificateRequired") || text.contains("certificate required") {
+        Some(
+            "the collector requires a client certificate: set tls.client_cert and tls.client_key in agent.toml",
+        )
+    } else if text.contains("BadCertificate")
+        || text.contains("UnknownCA")
+        || text.contains("unknown ca")
+    {
+        Some(
+            "the collector refused this agent's client certificate: it must be signed by the collector's client CA",
+        )
+    } else {
+        None
+    };
+    match advice {
+        Some(a) => format!("{a} ({text})"),
+        None => text,
+    }
+}
+
 /// An error with its causes, one line (reqwest hides the TLS reason in the
 /// source chain, and that reason is what an IT person needs).
 fn chain(e: &dyn std::error::Error) -> String {
@@ -233,15 +291,17 @@ mod tests {
 
     #[test]
     fn plain_http_only_to_loopback() {
-        assert!(check_url("http://127.0.0.1:8088").is_ok());
-        assert!(check_url("http://localhost:8088").is_ok());
-        assert!(check_url("http://[::1]:8088").is_ok());
-        let e = check_url("http://collector.example:8088")
+        assert!(check_url("http://127.0.0.1:8088", false).is_ok());
+        assert!(check_url("http://localhost:8088", false).is_ok());
+        assert!(check_url("http://[::1]:8088", false).is_ok());
+        let e = check_url("http://collector.example:8088", false)
             .unwrap_err()
             .to_string();
         assert!(e.contains("refusing plain http"), "{e}");
-        assert!(check_url("https://collector.example").is_ok());
-        assert!(check_url("ftp://x").is_err());
+        assert!(e.contains("allow_plain_http"), "{e}");
+        assert!(check_url("http://collector.example:8088", true).is_ok());
+        assert!(check_url("https://collector.example", false).is_ok());
+        assert!(check_url("ftp://x", true).is_err());
     }
 
     #[test]
