@@ -12,6 +12,7 @@ packages=(
   iperf3                    # traffic of known volume
   prometheus-node-exporter  # peer exporter the agent is compared with
   prometheus                # real Prometheus scraping the collector; promtool
+  prometheus-alertmanager   # real Alertmanager for the alert routing test; amtool
 )
 missing=()
 for p in "${packages[@]}"; do

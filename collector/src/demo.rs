@@ -145,7 +145,7 @@ pub async fn run(
          \n  metrics        curl --cacert {ca} {url}/metrics\
          \n  coverage       schoolwatch-collector --data {data} coverage\
          \n  agents         schoolwatch-collector --data {data} agents list\
-         \n  prometheus     scrape_configs: [{{job_name: schoolwatch, scheme: https, tls_config: {{ca_file: {ca}}}, static_configs: [{{targets: ['{host}']}}]}}]\
+         \n  prometheus     scrape_configs: [{{job_name: schoolwatch-collector, scheme: https, tls_config: {{ca_file: {ca}}}, static_configs: [{{targets: ['{host}']}}]}}]\
          \n\nPress Ctrl-C to stop.",
         ca = data.join("ca.pem").display(),
         agent = enrolled.agent_id,

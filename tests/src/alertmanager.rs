@@ -212,10 +212,10 @@ fn read_post(conn: TcpStream) -> Option<Notification> {
         if r.read_line(&mut line).ok()? == 0 || line == "\r\n" || line == "\n" {
             break;
         }
-        if let Some((k, v)) = line.split_once(':') {
-            if k.eq_ignore_ascii_case("content-length") {
-                length = v.trim().parse().ok()?;
-            }
+        if let Some((k, v)) = line.split_once(':')
+            && k.eq_ignore_ascii_case("content-length")
+        {
+            length = v.trim().parse().ok()?;
         }
     }
     let mut body = vec![0; length];
@@ -426,6 +426,16 @@ impl RulesPrometheus {
                 .arg("--log.level=warn"),
         );
         child.wait_for_port(addr, Duration::from_secs(60));
+        // It listens before it has read its storage and answers 503 then.
+        let start = Instant::now();
+        while get(addr, "/-/ready").0 != 200 {
+            child.assert_running();
+            assert!(
+                start.elapsed() < Duration::from_secs(60),
+                "Prometheus is not ready after 60 s"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
         Self {
             addr,
             _dir: dir,
