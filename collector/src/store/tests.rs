@@ -166,3 +166,31 @@ fn availability_counts_buckets_from_first_report() {
     assert_eq!(av, vec![("a".to_owned(), Availability { up: 3, total: 5 })]);
     assert_eq!(av[0].1.share(), Some(0.6));
 }
+
+#[test]
+fn backfilled_reports_keep_their_sampling_time_in_history() {
+    // See: issue 4 (history of back-filled reports).
+    let (_d, s) = store();
+    let e = enroll(&s, "a", "fp");
+    let who = s.authenticate(&e.credential).unwrap().unwrap();
+    // Live: buckets 10 and 11 arrive on time.
+    let live: Vec<Report> = [1_000, 1_100]
+        .iter()
+        .enumerate()
+        .map(|(i, t)| Report::new(String::new(), i as u64 + 1, *t))
+        .collect();
+    s.ingest(&who, &live, 1_150).unwrap();
+    // The link drops for buckets 12 and 13; the agent was off in 12 and
+    // produced a report in 13 that arrives only later, with bucket 14.
+    let late: Vec<Report> = [1_320, 1_450]
+        .iter()
+        .enumerate()
+        .map(|(i, t)| Report::new(String::new(), i as u64 + 3, *t))
+        .collect();
+    s.ingest(&who, &late, 9_999).unwrap();
+    // Counted by when they were sampled, not received: 12 stays a hole.
+    assert_eq!(
+        s.availability(0, 1_500, 100).unwrap(),
+        vec![("a".to_owned(), Availability { up: 4, total: 5 })]
+    );
+}
