@@ -72,13 +72,7 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_new(&cli.log_level)
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    schoolwatch_agent::logging::init(&cli.log_level);
     let config = match config::Config::load(&cli.config) {
         Ok(c) => c,
         Err(e) => {

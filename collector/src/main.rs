@@ -126,13 +126,7 @@ enum Format {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_new(&cli.log_level)
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    schoolwatch_agent::logging::init(&cli.log_level);
     let config = match load_config(&cli) {
         Ok(c) => c,
         Err(e) => {
