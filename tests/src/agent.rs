@@ -1,10 +1,68 @@
-//! An agent for durability tests: its own state and config directory,
-//! enrolled (as a distinct machine) with a test collector, run as the real
-//! binary.
+//! The real agent binary in tests: `enroll` and `run --once` as commands
+//! whose outcome a test asserts on, and an agent for durability tests with
+//! its own state and config directory, enrolled (as a distinct machine)
+//! with a test collector.
 
-use crate::{TestCollector, bin};
+use crate::{Netns, TestCollector, bin};
 use std::path::{Path, PathBuf};
 use std::process::Command;
+
+/// `schoolwatch-agent --config CONFIG --state STATE`, run inside `ns` when
+/// given. Without `config` it reads no config file ([`crate::agent_args`]),
+/// so a test never picks up the machine's `/etc/schoolwatch`.
+pub fn agent_command(ns: Option<&Netns>, config: Option<&Path>, state: &Path) -> Command {
+    let agent = bin("schoolwatch-agent");
+    let mut cmd = match ns {
+        None => Command::new(agent),
+        Some(ns) => ns.command(agent.to_str().expect("a UTF-8 binary path")),
+    };
+    match config {
+        Some(config) => cmd.arg("--config").arg(config),
+        None => cmd.args(crate::agent_args(&[])),
+    };
+    cmd.arg("--state").arg(state);
+    cmd
+}
+
+/// Runs `cmd` to completion: (exit success, stdout, stderr).
+fn outcome(cmd: &mut Command) -> (bool, String, String) {
+    let out = cmd
+        .output()
+        .unwrap_or_else(|e| panic!("cannot start {cmd:?}: {e}"));
+    let text = |bytes: Vec<u8>| String::from_utf8(bytes).expect("the agent prints UTF-8");
+    (out.status.success(), text(out.stdout), text(out.stderr))
+}
+
+/// Runs `schoolwatch-agent enroll --collector URL --token TOKEN --ca CA`
+/// with state in `state` (see [`agent_command`] for `ns` and `config`);
+/// returns (exit success, stdout, stderr) for the test to judge.
+pub fn enroll(
+    ns: Option<&Netns>,
+    config: Option<&Path>,
+    url: &str,
+    token: &str,
+    state: &Path,
+    ca: &Path,
+) -> (bool, String, String) {
+    outcome(
+        agent_command(ns, config, state)
+            .args(["enroll", "--collector", url, "--token", token, "--ca"])
+            .arg(ca),
+    )
+}
+
+/// Runs `schoolwatch-agent run --once --interval INTERVAL` for the enrolled
+/// state in `state`; `Err` holds its stderr if it fails.
+pub fn run_once(config: Option<&Path>, state: &Path, interval: &str) -> Result<(), String> {
+    succeeds(agent_command(None, config, state).args(["run", "--once", "--interval", interval]))
+}
+
+/// Runs `cmd` to completion: `Ok` if it exits successfully, else `Err`
+/// with its stderr.
+fn succeeds(cmd: &mut Command) -> Result<(), String> {
+    let (ok, _, stderr) = outcome(cmd);
+    if ok { Ok(()) } else { Err(stderr) }
+}
 
 /// An enrolled agent's files.
 pub struct TestAgent {
@@ -46,16 +104,18 @@ impl TestAgent {
         .unwrap();
     }
 
-    /// `schoolwatch-agent --config CONFIG --state STATE ARGS...`.
+    /// `schoolwatch-agent --config CONFIG --state STATE --log-level warn
+    /// ARGS...`.
     pub fn command(&self, args: &[&str]) -> Command {
-        let mut cmd = Command::new(bin("schoolwatch-agent"));
-        cmd.arg("--config")
-            .arg(&self.config)
-            .arg("--state")
-            .arg(&self.state)
-            .args(["--log-level", "warn"])
-            .args(args);
+        let mut cmd = agent_command(None, Some(&self.config), &self.state);
+        cmd.args(["--log-level", "warn"]).args(args);
         cmd
+    }
+
+    /// Runs `run --once --interval 10ms`: one report generated and the
+    /// queue sent; `Err` holds its stderr if it fails.
+    pub fn run_once(&self) -> Result<(), String> {
+        succeeds(&mut self.command(&["run", "--once", "--interval", "10ms"]))
     }
 
     /// The last sequence the agent recorded as generated.

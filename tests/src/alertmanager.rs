@@ -1,58 +1,21 @@
-//! The alerting path for end-to-end tests: a real Prometheus that loads the
-//! shipped rule files and sends alerts, a real Alertmanager (Debian package
-//! `prometheus-alertmanager`), and a webhook receiver that records what
-//! Alertmanager delivers. All on loopback, all stopped on drop.
+//! The alerting path for end-to-end tests: a real Alertmanager (Debian
+//! package `prometheus-alertmanager`) that the test's Prometheus
+//! ([`crate::prometheus`], started with the shipped rule files) sends
+//! alerts to, and a webhook receiver that records what Alertmanager
+//! delivers. All on loopback, all stopped on drop.
 //!
 //! The shipped files stay as they are; the test runs copies made by
 //! [`shorten_for`] (rule waits in seconds instead of minutes) and
 //! [`alertmanager_config_for_test`] (receivers pointed at the webhook,
 //! grouping waits in seconds).
 
-use crate::{ChildGuard, free_port, require};
+use crate::{ChildGuard, free_port, http_get_status, require};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-
-/// The workspace root (the parent of the `tests` crate).
-pub fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("the tests crate sits in the workspace")
-        .to_path_buf()
-}
-
-/// A plain HTTP/1.0 GET on loopback: (status code, body). Unlike
-/// [`crate::http_get`] it returns error answers too, so a PromQL parse
-/// error reaches the assertion with Prometheus's message.
-pub fn get(addr: SocketAddr, path: &str) -> (u16, String) {
-    let mut s = TcpStream::connect(addr).unwrap_or_else(|e| panic!("connect {addr}: {e}"));
-    s.set_read_timeout(Some(Duration::from_secs(30))).ok();
-    write!(s, "GET {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n").expect("send request");
-    let mut r = BufReader::new(s);
-    let mut status = String::new();
-    r.read_line(&mut status).expect("status line");
-    let code = status
-        .split_whitespace()
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .unwrap_or_else(|| panic!("GET {path}: bad status line {status:?}"));
-    let mut line = String::new();
-    while r.read_line(&mut line).expect("header") > 2 {
-        line.clear();
-    }
-    let mut body = String::new();
-    r.read_to_string(&mut body).expect("body");
-    (code, body)
-}
-
-/// `s` with every character outside unreserved URL characters escaped.
-pub fn urlencode(s: &str) -> String {
-    url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
-}
 
 // === impl Webhook ===
 
@@ -272,7 +235,7 @@ impl Alertmanager {
     /// `GET /api/v2/alerts?<query>`: the alerts Alertmanager holds, each
     /// with `labels` and `status` (`state`, `inhibitedBy`, `silencedBy`).
     pub fn alerts(&self, query: &str) -> Vec<serde_json::Value> {
-        let (code, body) = get(self.addr, &format!("/api/v2/alerts?{query}"));
+        let (code, body) = http_get_status(self.addr, &format!("/api/v2/alerts?{query}"));
         assert_eq!(code, 200, "Alertmanager /api/v2/alerts: {body}");
         serde_json::from_str(&body).expect("Alertmanager answers JSON")
     }
@@ -369,127 +332,6 @@ fn parse_duration(s: &str) -> Option<u64> {
         total += n * unit;
     }
     num.is_empty().then_some(total)
-}
-
-// === impl RulesPrometheus ===
-
-/// A real Prometheus that scrapes the test's collector every second,
-/// evaluates rule files every second and sends alerts to an Alertmanager.
-pub struct RulesPrometheus {
-    /// Where its API listens.
-    pub addr: SocketAddr,
-    _dir: tempfile::TempDir,
-    _child: ChildGuard,
-}
-
-impl RulesPrometheus {
-    /// Starts Prometheus scraping `target` (host:port) over HTTPS trusting
-    /// `ca_file`, as job `schoolwatch-collector` (the job the shipped
-    /// alert rules name), with the rule files `rules` (name, text) and
-    /// alerting to `alertmanager`.
-    pub fn start(
-        target: SocketAddr,
-        ca_file: &Path,
-        rules: &[(String, String)],
-        alertmanager: SocketAddr,
-    ) -> Self {
-        let prometheus = require("prometheus", "prometheus");
-        let dir = tempfile::tempdir().unwrap();
-        let rules_dir = dir.path().join("rules");
-        std::fs::create_dir(&rules_dir).unwrap();
-        for (name, text) in rules {
-            std::fs::write(rules_dir.join(name), text).unwrap();
-        }
-        let config = dir.path().join("prometheus.yml");
-        std::fs::write(
-            &config,
-            format!(
-                "global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\n  evaluation_interval: 1s\n\
-                 rule_files:\n  - {rules}/*.yml\n\
-                 alerting:\n  alertmanagers:\n    - static_configs:\n        - targets: ['{alertmanager}']\n\
-                 scrape_configs:\n  - job_name: schoolwatch-collector\n    scheme: https\n    tls_config:\n      ca_file: {ca}\n    static_configs:\n      - targets: ['{target}']\n",
-                rules = rules_dir.display(),
-                ca = ca_file.display(),
-            ),
-        )
-        .unwrap();
-        let addr: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
-        let mut child = ChildGuard::spawn(
-            "prometheus",
-            Command::new(prometheus)
-                .arg(format!("--config.file={}", config.display()))
-                .arg(format!(
-                    "--storage.tsdb.path={}",
-                    dir.path().join("data").display()
-                ))
-                .arg(format!("--web.listen-address={addr}"))
-                .arg("--log.level=warn"),
-        );
-        child.wait_for_port(addr, Duration::from_secs(60));
-        // It listens before it has read its storage and answers 503 then.
-        let start = Instant::now();
-        while get(addr, "/-/ready").0 != 200 {
-            child.assert_running();
-            assert!(
-                start.elapsed() < Duration::from_secs(60),
-                "Prometheus is not ready after 60 s"
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        Self {
-            addr,
-            _dir: dir,
-            _child: child,
-        }
-    }
-
-    /// An instant query: the result vector, or Prometheus's error text
-    /// (a parse error, a many-to-many match, ...).
-    pub fn try_query(&self, promql: &str) -> Result<Vec<serde_json::Value>, String> {
-        let (code, body) = get(
-            self.addr,
-            &format!("/api/v1/query?query={}", urlencode(promql)),
-        );
-        let v: serde_json::Value = serde_json::from_str(&body)
-            .map_err(|e| format!("HTTP {code}, not JSON ({e}): {body}"))?;
-        if v["status"] != "success" {
-            return Err(format!("HTTP {code}: {} {}", v["errorType"], v["error"]));
-        }
-        Ok(v["data"]["result"].as_array().cloned().unwrap_or_default())
-    }
-
-    /// An instant query that must succeed.
-    pub fn query(&self, promql: &str) -> Vec<serde_json::Value> {
-        self.try_query(promql)
-            .unwrap_or_else(|e| panic!("{promql}: {e}"))
-    }
-
-    /// Polls `promql` until it returns at least `n` series.
-    pub fn wait_for(&self, promql: &str, n: usize, timeout: Duration) -> Vec<serde_json::Value> {
-        let start = Instant::now();
-        loop {
-            let r = self.query(promql);
-            if r.len() >= n {
-                return r;
-            }
-            assert!(
-                start.elapsed() < timeout,
-                "{promql} returned {} series after {timeout:?} (wanted {n}): {r:?}; targets: {}",
-                r.len(),
-                get(self.addr, "/api/v1/targets").1
-            );
-            std::thread::sleep(Duration::from_millis(250));
-        }
-    }
-
-    /// `GET /api/v1/rules`: the rule groups as Prometheus loaded them,
-    /// with each rule's health and last error.
-    pub fn rule_groups(&self) -> Vec<serde_json::Value> {
-        let (code, body) = get(self.addr, "/api/v1/rules");
-        assert_eq!(code, 200, "/api/v1/rules: {body}");
-        let v: serde_json::Value = serde_json::from_str(&body).expect("JSON");
-        v["data"]["groups"].as_array().cloned().unwrap_or_default()
-    }
 }
 
 #[cfg(test)]

@@ -144,50 +144,32 @@ impl TestCollector {
     /// Enrolls the real agent binary with state in `state`; returns the
     /// agent id from the state file.
     pub fn enroll_agent(&self, school: &str, state: &Path) -> String {
-        let token = self.token(school);
-        stdout_of(
-            Command::new(bin("schoolwatch-agent"))
-                .args(crate::agent_args(&[]))
-                .arg("--state")
-                .arg(state)
-                .args([
-                    "enroll",
-                    "--collector",
-                    &self.url,
-                    "--token",
-                    &token,
-                    "--ca",
-                ])
-                .arg(self.ca_path()),
+        let (ok, _, err) = crate::agent::enroll(
+            None,
+            None,
+            &self.url,
+            &self.token(school),
+            state,
+            &self.ca_path(),
         );
-        let cred: serde_json::Value =
-            serde_json::from_slice(&std::fs::read(state.join("credential.json")).unwrap()).unwrap();
-        cred["agent_id"].as_str().unwrap().to_owned()
+        assert!(ok, "schoolwatch-agent enroll failed: {err}");
+        Self::agent_id(state)
     }
 
     /// The agent id an enrolled agent saved.
     pub fn agent_id(state: &Path) -> String {
-        let cred: serde_json::Value =
-            serde_json::from_slice(&std::fs::read(state.join("credential.json")).unwrap()).unwrap();
-        cred["agent_id"].as_str().unwrap().to_owned()
+        saved_credential_field(state, "agent_id")
     }
 
     /// The credential an enrolled agent saved.
     pub fn credential(state: &Path) -> String {
-        let cred: serde_json::Value =
-            serde_json::from_slice(&std::fs::read(state.join("credential.json")).unwrap()).unwrap();
-        cred["credential"].as_str().unwrap().to_owned()
+        saved_credential_field(state, "credential")
     }
 
     /// Runs `schoolwatch-agent run --once` for an enrolled state dir.
     pub fn agent_once(&self, state: &Path) {
-        stdout_of(
-            Command::new(bin("schoolwatch-agent"))
-                .args(crate::agent_args(&[]))
-                .arg("--state")
-                .arg(state)
-                .args(["run", "--once", "--interval", "300ms"]),
-        );
+        crate::agent::run_once(None, state, "300ms")
+            .unwrap_or_else(|err| panic!("schoolwatch-agent run --once failed: {err}"));
     }
 
     /// An HTTPS client trusting the test CA.
@@ -291,6 +273,13 @@ impl TestCollector {
                 .unwrap()
         })
     }
+}
+
+/// One string field of the `credential.json` an enrolled agent saved.
+fn saved_credential_field(state: &Path, field: &str) -> String {
+    let cred: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(state.join("credential.json")).unwrap()).unwrap();
+    cred[field].as_str().unwrap().to_owned()
 }
 
 /// An HTTP answer.

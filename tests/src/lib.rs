@@ -8,7 +8,7 @@
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
@@ -27,6 +27,15 @@ pub fn rt() -> tokio::runtime::Runtime {
         .enable_all()
         .build()
         .expect("tokio runtime")
+}
+
+/// The workspace root (the parent of the `tests` crate), where the
+/// shipped `config/` and `dashboards/` live.
+pub fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("the tests crate sits in the workspace")
+        .to_path_buf()
 }
 
 /// Path of a workspace binary built by `cargo build --workspace --bins`.
@@ -104,23 +113,20 @@ pub struct ChildGuard {
 impl ChildGuard {
     /// Starts `cmd` with its output discarded.
     pub fn spawn(what: &str, cmd: &mut Command) -> Self {
-        let child = cmd
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot start {what} ({cmd:?}): {e}"));
-        Self {
-            child,
-            what: what.to_owned(),
-        }
+        Self::start(what, cmd, Stdio::null())
     }
 
     /// Starts `cmd` with stdout piped, for tests that read it line by line.
     pub fn spawn_piped(what: &str, cmd: &mut Command) -> Self {
+        Self::start(what, cmd, Stdio::piped())
+    }
+
+    /// Starts `cmd` with no stdin, `stdout` as given and stderr piped (read
+    /// by [`Self::assert_running`] when the child dies early).
+    fn start(what: &str, cmd: &mut Command, stdout: Stdio) -> Self {
         let child = cmd
             .stdin(Stdio::null())
-            .stdout(Stdio::piped())
+            .stdout(stdout)
             .stderr(Stdio::piped())
             .spawn()
             .unwrap_or_else(|e| panic!("cannot start {what} ({cmd:?}): {e}"));
@@ -228,25 +234,39 @@ pub fn free_port() -> u16 {
         .expect("bind an ephemeral loopback port")
 }
 
-/// A plain HTTP/1.0 GET on loopback; returns the body of a 200 answer.
+/// A plain HTTP/1.0 GET on loopback; returns the body of a 200 answer and
+/// fails the test on any other status.
 ///
 /// Enough for scraping test peers on 127.0.0.1; the product's own HTTP
 /// clients use reqwest.
 pub fn http_get(addr: SocketAddr, path: &str) -> String {
-    let mut s = TcpStream::connect(addr).expect("connect");
+    let (code, body) = http_get_status(addr, path);
+    assert_eq!(code, 200, "GET {path}: HTTP {code}: {body}");
+    body
+}
+
+/// A plain HTTP/1.0 GET on loopback: (status code, body), error answers
+/// included, for callers that act on the status (a Prometheus that is
+/// still loading answers 503; a PromQL error comes with a message).
+pub fn http_get_status(addr: SocketAddr, path: &str) -> (u16, String) {
+    let mut s = TcpStream::connect(addr).unwrap_or_else(|e| panic!("connect {addr}: {e}"));
     s.set_read_timeout(Some(Duration::from_secs(30))).ok();
     write!(s, "GET {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n").expect("send request");
     let mut r = BufReader::new(s);
     let mut status = String::new();
     r.read_line(&mut status).expect("status line");
-    assert!(status.contains(" 200 "), "GET {path}: {status}");
+    let code = status
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or_else(|| panic!("GET {path}: bad status line {status:?}"));
     let mut line = String::new();
     while r.read_line(&mut line).expect("header") > 2 {
         line.clear();
     }
     let mut body = String::new();
     r.read_to_string(&mut body).expect("body");
-    body
+    (code, body)
 }
 
 /// The value of the first sample of `name` whose labels contain every

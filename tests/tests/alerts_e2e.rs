@@ -26,11 +26,11 @@
 
 use schoolwatch_protocol::{Inventory, Report, Role, Sample};
 use schoolwatch_tests::alertmanager::{
-    Alertmanager, Notification, RulesPrometheus, Webhook, alertmanager_config_for_test, describe,
-    shorten_for, workspace_root,
+    Alertmanager, Notification, Webhook, alertmanager_config_for_test, describe, shorten_for,
 };
 use schoolwatch_tests::collector::batch_body;
-use schoolwatch_tests::{TestCollector, agent};
+use schoolwatch_tests::prometheus::{Prometheus, PrometheusOptions};
+use schoolwatch_tests::{TestCollector, agent, workspace_root};
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -175,7 +175,12 @@ fn dashboards_return_data_and_school_offline_alert_is_routed_and_inhibits() {
         }
     }
     assert!(shipped_alerts.len() >= 10, "{shipped_alerts:?}");
-    let prom = RulesPrometheus::start(collector.addr, &collector.ca_path(), &rules, am.addr);
+    let prom = Prometheus::start(PrometheusOptions {
+        target: collector.addr,
+        ca_file: &collector.ca_path(),
+        rules: &rules,
+        alertmanager: Some(am.addr),
+    });
 
     let stop = AtomicBool::new(false);
     let dark = AtomicBool::new(false);
@@ -362,7 +367,7 @@ fn dashboards_return_data_and_school_offline_alert_is_routed_and_inhibits() {
 
 /// Every shipped rule is loaded and has been evaluated without error;
 /// every alert carries a known severity, a summary and a description.
-fn check_rules(prom: &RulesPrometheus, alerts: &BTreeSet<String>, records: &BTreeSet<String>) {
+fn check_rules(prom: &Prometheus, alerts: &BTreeSet<String>, records: &BTreeSet<String>) {
     let start = Instant::now();
     loop {
         let groups = prom.rule_groups();
@@ -439,7 +444,7 @@ fn legend_labels(legend: &str) -> Vec<String> {
 /// Polls `expr` until it returns data; fails at once on an error and after
 /// `deadline` on no data.
 fn data_for(
-    prom: &RulesPrometheus,
+    prom: &Prometheus,
     what: &str,
     expr: &str,
     deadline: Instant,
@@ -458,7 +463,7 @@ fn data_for(
 
 /// Every panel query and every template variable of every dashboard,
 /// with `values` for the variables, returns data from `prom`.
-fn check_dashboards(prom: &RulesPrometheus, values: &BTreeMap<&str, String>) {
+fn check_dashboards(prom: &Prometheus, values: &BTreeMap<&str, String>) {
     let deadline = Instant::now() + Duration::from_secs(60);
     let dir = workspace_root().join("dashboards");
     let mut checked = 0;

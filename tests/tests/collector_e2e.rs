@@ -3,7 +3,7 @@
 //! host's series with the right school and district labels and values
 //! equal to the host's truth.
 
-use schoolwatch_tests::prometheus::{Prometheus, value};
+use schoolwatch_tests::prometheus::{Prometheus, PrometheusOptions, value};
 use schoolwatch_tests::{TestCollector, stdout_of};
 use std::process::Command;
 use std::time::Duration;
@@ -25,10 +25,16 @@ fn agent_to_collector_to_prometheus_over_tls() {
     let agent_id = collector.enroll_agent("t-c", &state);
     collector.agent_once(&state);
 
-    let prom = Prometheus::scraping(collector.addr, &collector.ca_path());
+    let prom = Prometheus::start(PrometheusOptions {
+        target: collector.addr,
+        ca_file: &collector.ca_path(),
+        rules: &[],
+        alertmanager: None,
+    });
     let sel = format!("{{agent_id=\"{agent_id}\"}}");
     let mem = prom.wait_for(
         &format!("schoolwatch_host_memory_total_bytes{sel}"),
+        1,
         Duration::from_secs(60),
     );
     assert_eq!(mem.len(), 1);

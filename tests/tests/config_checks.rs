@@ -9,8 +9,7 @@
 //! That every dashboard query returns data against a real fleet is
 //! checked in `alerts_e2e.rs`.
 
-use schoolwatch_tests::alertmanager::workspace_root;
-use schoolwatch_tests::require;
+use schoolwatch_tests::{require, workspace_root};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::process::Command;

@@ -14,15 +14,8 @@ const FAST_INGEST: &str = "[ingest]\nrequests_per_minute = 100000\n";
 fn drain(c: &TestCollector, a: &TestAgent) -> HostCounts {
     let start = Instant::now();
     loop {
-        let out = a
-            .command(&["run", "--once", "--interval", "10ms"])
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "run --once failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        a.run_once()
+            .unwrap_or_else(|err| panic!("run --once failed: {err}"));
         let counts = host_counts(c, &a.id);
         if counts.queued == 0 && counts.last_sequence == a.generated() {
             return counts;

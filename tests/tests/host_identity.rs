@@ -8,31 +8,15 @@
 //! collector runs in a third namespace, so nothing leaves the test's own
 //! hosts.
 
-use schoolwatch_tests::{Netns, TestCollector, agent_args, bin, stdout_of};
+use schoolwatch_tests::{Netns, TestCollector, agent, stdout_of};
 use std::path::Path;
 
+/// Enrolls the agent running inside `ns` at `url` into t-a, with state in
+/// `state`; returns its stdout.
 fn enroll_in(ns: &Netns, c: &TestCollector, url: &str, state: &Path) -> String {
-    stdout_of(
-        ns.command(bin("schoolwatch-agent").to_str().unwrap())
-            .args(agent_args(&[]))
-            .arg("--state")
-            .arg(state)
-            .args([
-                "enroll",
-                "--collector",
-                url,
-                "--token",
-                &c.token("t-a"),
-                "--ca",
-            ])
-            .arg(c.ca_path()),
-    )
-}
-
-fn agent_id(state: &Path) -> String {
-    let v: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(state.join("credential.json")).unwrap()).unwrap();
-    v["agent_id"].as_str().unwrap().to_owned()
+    let (ok, out, err) = agent::enroll(Some(ns), None, url, &c.token("t-a"), state, &c.ca_path());
+    assert!(ok, "enroll in {} failed: {err}", ns.name());
+    out
 }
 
 #[test]
@@ -51,8 +35,8 @@ fn clones_are_distinct_and_reenrollment_keeps_the_host() {
     enroll_in(&pc1, &c, &format!("https://10.211.1.1:{port}"), &s1);
     enroll_in(&pc2, &c, &format!("https://10.211.2.1:{port}"), &s2);
     assert_ne!(
-        agent_id(&s1),
-        agent_id(&s2),
+        TestCollector::agent_id(&s1),
+        TestCollector::agent_id(&s2),
         "clones must be distinct hosts"
     );
 
@@ -60,7 +44,10 @@ fn clones_are_distinct_and_reenrollment_keeps_the_host() {
     let again = dir.path().join("pc1-again");
     let out = enroll_in(&pc1, &c, &format!("https://10.211.1.1:{port}"), &again);
     assert!(out.contains("keeps its host"), "{out}");
-    assert_eq!(agent_id(&again), agent_id(&s1));
+    assert_eq!(
+        TestCollector::agent_id(&again),
+        TestCollector::agent_id(&s1)
+    );
 
     let list: Vec<serde_json::Value> =
         serde_json::from_str(&c.cli(&["agents", "list", "--json"])).unwrap();

@@ -4,13 +4,15 @@
 //! the wire.
 
 use schoolwatch_collector::tls::Ca;
-use schoolwatch_tests::{TestCollector, agent_args, bin};
+use schoolwatch_tests::{TestCollector, agent, agent_args, bin};
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::Path;
 use std::process::Command;
 use std::sync::{Arc, Mutex};
 
+/// Enrolls into t-a at `url` trusting `ca`, with `config` (none: no config
+/// file) and state in `state`; returns (success, stderr).
 fn enroll(
     c: &TestCollector,
     url: &str,
@@ -18,29 +20,8 @@ fn enroll(
     ca: &Path,
     config: Option<&Path>,
 ) -> (bool, String) {
-    let mut cmd = Command::new(bin("schoolwatch-agent"));
-    match config {
-        Some(cfg) => cmd.arg("--config").arg(cfg),
-        None => cmd.args(agent_args(&[])),
-    };
-    let out = cmd
-        .arg("--state")
-        .arg(state)
-        .args([
-            "enroll",
-            "--collector",
-            url,
-            "--token",
-            &c.token("t-a"),
-            "--ca",
-        ])
-        .arg(ca)
-        .output()
-        .unwrap();
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    let (ok, _, err) = agent::enroll(None, config, url, &c.token("t-a"), state, ca);
+    (ok, err)
 }
 
 #[test]
@@ -121,19 +102,8 @@ fn mutual_tls_requires_a_certificate_from_the_client_ca() {
     let cfg = agent_config_with_identity(&dir, "lab-pc", &clients);
     let (ok, err) = enroll(&c, &c.url, &dir.join("lab-pc"), &c.ca_path(), Some(&cfg));
     assert!(ok, "{err}");
-    let out = Command::new(bin("schoolwatch-agent"))
-        .arg("--config")
-        .arg(&cfg)
-        .arg("--state")
-        .arg(dir.join("lab-pc"))
-        .args(["run", "--once", "--interval", "100ms"])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    agent::run_once(Some(&cfg), &dir.join("lab-pc"), "100ms")
+        .unwrap_or_else(|err| panic!("run --once failed: {err}"));
 }
 
 /// A TCP relay on loopback that records every byte the client sends.
@@ -177,18 +147,7 @@ fn no_report_byte_crosses_the_wire_in_clear() {
     let state = c.dir.path().join("agent");
     let (ok, err) = enroll(&c, &url, &state, &c.ca_path(), None);
     assert!(ok, "{err}");
-    let out = Command::new(bin("schoolwatch-agent"))
-        .args(agent_args(&[]))
-        .arg("--state")
-        .arg(&state)
-        .args(["run", "--once", "--interval", "100ms"])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    agent::run_once(None, &state, "100ms").unwrap_or_else(|err| panic!("run --once failed: {err}"));
     assert_eq!(
         c.stored_sequences(&TestCollector::agent_id(&state)),
         vec![1]

@@ -82,41 +82,37 @@ fn sample(i: u64, seq: u64) -> Sample {
 
 /// The same data as the collector would expose for this host, as a push.
 fn push_text(i: u64, seq: u64) -> String {
+    use std::fmt::Display;
     let s = sample(i, seq);
     let mut out = String::new();
     let host = format!("school=\"bench-{}\",host=\"lab-pc-{i:04}\"", i % 100);
-    out.push_str(&format!("schoolwatch_host_last_sequence{{{host}}} {seq}\n"));
-    out.push_str(&format!(
-        "schoolwatch_host_cpu_usage_ratio{{{host}}} {}\n",
-        s.cpu_usage_ratio
-    ));
-    out.push_str(&format!(
-        "schoolwatch_host_memory_used_bytes{{{host}}} {}\n",
-        s.memory_used_bytes
-    ));
-    out.push_str(&format!(
-        "schoolwatch_host_memory_total_bytes{{{host}}} {}\n",
-        8u64 << 30
-    ));
-    out.push_str(&format!("schoolwatch_host_cpu_logical_cores{{{host}}} 4\n"));
+    let per_host: [(&str, &dyn Display); 5] = [
+        ("schoolwatch_host_last_sequence", &seq),
+        ("schoolwatch_host_cpu_usage_ratio", &s.cpu_usage_ratio),
+        ("schoolwatch_host_memory_used_bytes", &s.memory_used_bytes),
+        ("schoolwatch_host_memory_total_bytes", &(8u64 << 30)),
+        ("schoolwatch_host_cpu_logical_cores", &4),
+    ];
+    for (name, value) in per_host {
+        out.push_str(&format!("{name}{{{host}}} {value}\n"));
+    }
     for n in &s.interfaces {
         let l = format!("{host},interface=\"{}\"", n.name);
-        out.push_str(&format!(
-            "schoolwatch_host_network_receive_bytes_total{{{l}}} {}\n",
-            n.rx_bytes
-        ));
-        out.push_str(&format!(
-            "schoolwatch_host_network_transmit_bytes_total{{{l}}} {}\n",
-            n.tx_bytes
-        ));
-        out.push_str(&format!(
-            "schoolwatch_host_network_receive_bytes_per_second{{{l}}} {}\n",
-            n.rx_bits_per_second / 8.0
-        ));
-        out.push_str(&format!(
-            "schoolwatch_host_network_transmit_bytes_per_second{{{l}}} {}\n",
-            n.tx_bits_per_second / 8.0
-        ));
+        let per_interface: [(&str, &dyn Display); 4] = [
+            ("schoolwatch_host_network_receive_bytes_total", &n.rx_bytes),
+            ("schoolwatch_host_network_transmit_bytes_total", &n.tx_bytes),
+            (
+                "schoolwatch_host_network_receive_bytes_per_second",
+                &(n.rx_bits_per_second / 8.0),
+            ),
+            (
+                "schoolwatch_host_network_transmit_bytes_per_second",
+                &(n.tx_bits_per_second / 8.0),
+            ),
+        ];
+        for (name, value) in per_interface {
+            out.push_str(&format!("{name}{{{l}}} {value}\n"));
+        }
     }
     out
 }
