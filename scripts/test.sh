@@ -13,6 +13,7 @@ packages=(
   prometheus-node-exporter  # peer exporter the agent is compared with
   prometheus                # real Prometheus scraping the collector; promtool
   prometheus-alertmanager   # real Alertmanager for the alert routing test; amtool
+  nftables                  # nft rules in a test namespace for the firewall check
 )
 missing=()
 for p in "${packages[@]}"; do

@@ -194,3 +194,53 @@ pub fn sample_table(s: &Sample) -> String {
         t.render()
     )
 }
+
+/// `check`: every posture check against `root`, as a table or as JSON (the
+/// report's security section). Failed checks are findings, not errors: the
+/// command succeeds whenever it could run.
+pub fn check(
+    config: &Config,
+    root: &std::path::Path,
+    json: bool,
+    out: &mut impl Write,
+) -> anyhow::Result<()> {
+    use crate::collect::security;
+    let root = security::Root::new(root).with_context(|| format!("--root {}", root.display()))?;
+    let s = security::run(root, &security::Options::from_config(&config.security));
+    if json {
+        serde_json::to_writer_pretty(&mut *out, &s)?;
+        writeln!(out)?;
+    } else {
+        out.write_all(security_table(&s).as_bytes())?;
+    }
+    Ok(())
+}
+
+/// The security section for people: one row per check, then the
+/// listening sockets.
+pub fn security_table(s: &schoolwatch_protocol::Security) -> String {
+    let mut checks = Table::new(["check", "status", "severity", "evidence"]);
+    for c in &s.checks {
+        let detail = match (&c.reason, c.evidence.is_empty()) {
+            (Some(r), true) => r.clone(),
+            (Some(r), false) => format!("{}; {r}", c.evidence),
+            (None, _) => c.evidence.clone(),
+        };
+        checks.row([
+            c.id.clone(),
+            c.status.to_string(),
+            c.severity.to_string(),
+            detail,
+        ]);
+    }
+    let mut ports = Table::new(["proto", "address", "port", "process"]);
+    for l in &s.listening {
+        ports.row([
+            l.protocol.to_string(),
+            l.address.clone(),
+            l.port.to_string(),
+            l.process.clone().unwrap_or_else(|| "-".to_owned()),
+        ]);
+    }
+    format!("{}\n{}", checks.render(), ports.render())
+}

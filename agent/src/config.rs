@@ -49,6 +49,18 @@ pub struct Config {
     pub queue: crate::ship::queue::QueueConfig,
     /// How the agent talks TLS to the collector.
     pub tls: TlsOptions,
+    /// The posture checks.
+    pub security: SecurityConfig,
+}
+
+/// Settings of the posture checks (`[security]`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SecurityConfig {
+    /// How often `run` adds the security section to a report.
+    pub interval: Duration,
+    /// Process names counted as endpoint protection, beyond the built-in
+    /// list (Kaspersky, ClamAV, ...).
+    pub endpoint_processes: Vec<String>,
 }
 
 /// TLS settings for the connection to the collector.
@@ -104,6 +116,31 @@ pub struct RawConfig {
     queue: RawQueue,
     #[serde(default)]
     tls: RawTls,
+    #[serde(default)]
+    security: RawSecurity,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSecurity {
+    #[serde(default = "default_security_interval_secs")]
+    interval_secs: u64,
+    #[serde(default)]
+    endpoint_processes: Vec<String>,
+}
+
+impl Default for RawSecurity {
+    fn default() -> Self {
+        Self {
+            interval_secs: default_security_interval_secs(),
+            endpoint_processes: Vec::new(),
+        }
+    }
+}
+
+/// Hourly: posture changes slowly, and some checks read every package list.
+const fn default_security_interval_secs() -> u64 {
+    3600
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -198,6 +235,19 @@ impl TryFrom<RawConfig> for Config {
                 raw.queue.max_size_bytes
             ));
         }
+        if !(60..=7 * 86_400).contains(&raw.security.interval_secs) {
+            problems.push(format!(
+                "key `security.interval_secs`: {} is out of range; use 60 to 604800 seconds (default 3600)",
+                raw.security.interval_secs
+            ));
+        }
+        for (i, p) in raw.security.endpoint_processes.iter().enumerate() {
+            if p.is_empty() || p.len() > 64 || p.contains('/') || p.contains(char::is_whitespace) {
+                problems.push(format!(
+                    "key `security.endpoint_processes[{i}]`: {p:?} is not a process name; use the name as `ps -e` shows it, e.g. \"kesl\""
+                ));
+            }
+        }
         let client_identity = match (raw.tls.client_cert, raw.tls.client_key) {
             (Some(c), Some(k)) => Some((c, k)),
             (None, None) => None,
@@ -223,6 +273,10 @@ impl TryFrom<RawConfig> for Config {
                 fsync: raw.queue.fsync,
             },
             role: raw.agent.role,
+            security: SecurityConfig {
+                interval: Duration::from_secs(raw.security.interval_secs),
+                endpoint_processes: raw.security.endpoint_processes,
+            },
             sample_interval: Duration::from_secs(raw.sample.interval_secs),
             exclude_interfaces: raw
                 .net
@@ -361,6 +415,25 @@ mod tests {
         assert!(e.contains("key `sample.interval_secs`"), "{e}");
         assert!(e.contains("net.exclude_interfaces[0]"), "{e}");
         assert!(e.contains("net.exclude_interfaces[1]"), "{e}");
+    }
+
+    #[test]
+    fn security_section_parses_and_is_checked() {
+        let c = parse("").unwrap();
+        assert_eq!(c.security.interval, Duration::from_secs(3600));
+        assert!(c.security.endpoint_processes.is_empty());
+        let c =
+            parse("[security]\ninterval_secs = 600\nendpoint_processes = [\"bdsecd\"]\n").unwrap();
+        assert_eq!(c.security.interval, Duration::from_secs(600));
+        assert_eq!(c.security.endpoint_processes, ["bdsecd"]);
+        let e =
+            parse("[security]\ninterval_secs = 5\nendpoint_processes = [\"\", \"/usr/bin/x\"]\n")
+                .unwrap_err();
+        assert!(e.contains("key `security.interval_secs`"), "{e}");
+        assert!(e.contains("security.endpoint_processes[0]"), "{e}");
+        assert!(e.contains("security.endpoint_processes[1]"), "{e}");
+        let e = parse("[security]\nintervall_secs = 600\n").unwrap_err();
+        assert!(e.contains("key `security.intervall_secs`"), "{e}");
     }
 
     #[test]

@@ -56,6 +56,17 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Run the security posture checks once and print the results (exit
+    /// 0 even when checks fail).
+    Check {
+        /// JSON (the report's security section) instead of a table.
+        #[arg(long)]
+        json: bool,
+        /// Evaluate the files of this tree instead of the running machine
+        /// (`/`); commands that ask the kernel run only for `/`.
+        #[arg(long, default_value = "/", value_parser = existing_dir)]
+        root: PathBuf,
+    },
     /// Print live CPU, memory and per-interface rates.
     Sample {
         /// Time between samples, e.g. `1s`, `500ms`; default from the config.
@@ -68,6 +79,16 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+}
+
+/// A directory that exists, for `--root` (a usage error otherwise).
+fn existing_dir(s: &str) -> Result<PathBuf, String> {
+    let p = PathBuf::from(s);
+    if p.is_dir() {
+        Ok(p)
+    } else {
+        Err(format!("{s} is not a directory"))
+    }
 }
 
 fn main() -> ExitCode {
@@ -152,6 +173,7 @@ fn run(command: Command, config: config::Config, state: PathBuf) -> anyhow::Resu
             ))
         }
         Command::Inventory { json } => commands::inventory(config, json, &mut stdout),
+        Command::Check { json, root } => commands::check(&config, &root, json, &mut stdout),
         Command::Sample {
             interval,
             count,

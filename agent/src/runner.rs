@@ -44,6 +44,8 @@ pub async fn run(
     let queue_dir = state.path().join("queue");
     let mut queue = Queue::open(&queue_dir, config.queue, state.last_sequence())
         .with_context(|| format!("opening the report queue in {}", queue_dir.display()))?;
+    // Posture checks: with the first report, then every `[security] interval_secs`.
+    let mut security = crate::collect::security::Schedule::new(&config.security);
     let mut sources = Sources::new(config).context("reading this machine's system information")?;
     let mut shipper = Shipper::new(client, enrollment);
     tracing::info!(
@@ -69,6 +71,7 @@ pub async fn run(
             &state,
             &mut sources,
             &mut last_inventory,
+            &mut security,
             &shipper,
         )?;
         for _ in 0..3 {
@@ -94,7 +97,7 @@ pub async fn run(
         let backlog = queue.stats().queued > 0;
         tokio::select! {
             _ = ticker.tick() => {
-                make_report(&mut queue, &state, &mut sources, &mut last_inventory, &shipper)?;
+                make_report(&mut queue, &state, &mut sources, &mut last_inventory, &mut security, &shipper)?;
                 // A fresh report goes out now unless the collector asked us
                 // to wait.
                 if shipper.failures_in_a_row == 0 {
@@ -120,6 +123,7 @@ fn make_report(
     state: &StateDir,
     sources: &mut Sources,
     last_inventory: &mut Option<[u8; 32]>,
+    security: &mut crate::collect::security::Schedule,
     shipper: &Shipper,
 ) -> anyhow::Result<u64> {
     let seq = queue.last_sequence().max(state.last_sequence()) + 1;
@@ -135,6 +139,7 @@ fn make_report(
     report.sample = Some(sources.sample());
     report.errors = errors;
     report.health = Some(health(queue, shipper)?);
+    report.security = security.due();
     let payload = serde_json::to_vec(&report).context("encoding a report")?;
     match queue.append(seq, &payload) {
         Ok(()) => {}

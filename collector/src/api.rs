@@ -342,7 +342,12 @@ async fn metrics(State(st): State<Arc<AppState>>, headers: HeaderMap) -> Respons
     match blocking(move || Fleet::load(&store, &targets, window, now_ms())).await {
         Ok(fleet) => {
             let window_ms = i64::try_from(window.as_millis()).unwrap_or(i64::MAX);
-            let (content_type, text) = st.metrics.encode(Arc::new(fleet), window_ms, openmetrics);
+            let (content_type, text) = st.metrics.encode(
+                Arc::new(fleet),
+                window_ms,
+                &st.targets.security.baseline,
+                openmetrics,
+            );
             ([(header::CONTENT_TYPE, content_type)], text).into_response()
         }
         Err(e) => e.into_response(&st.metrics),

@@ -26,6 +26,9 @@ pub struct HostFacts {
     pub logical_cores: u32,
     /// Disk size, bytes, as the store totals it for the host.
     pub disk_total_bytes: u64,
+    /// Whether the host meets the security baseline; `None` when it has not
+    /// reported security checks.
+    pub security_baseline_met: Option<bool>,
 }
 
 /// What the store knows about one registered school.
@@ -84,6 +87,26 @@ pub struct SchoolCoverage {
     pub link_kind_on_target: bool,
     /// The measured download meets the target; `None` when never measured.
     pub bandwidth_on_target: Option<bool>,
+    /// Reporting hosts that reported security checks.
+    pub machines_security_reporting: u32,
+    /// Of those, hosts meeting the security baseline.
+    pub machines_security_baseline_met: u32,
+}
+
+/// Whether checks meet a baseline: every baseline check is present and
+/// passes. `None` when the host reported no checks at all.
+pub fn meets_baseline(
+    checks: &[(String, schoolwatch_protocol::CheckStatus)],
+    baseline: &[String],
+) -> Option<bool> {
+    if checks.is_empty() {
+        return None;
+    }
+    Some(baseline.iter().all(|id| {
+        checks
+            .iter()
+            .any(|(c, s)| c == id && *s == schoolwatch_protocol::CheckStatus::Pass)
+    }))
 }
 
 /// Counts for a set of schools: a district or the province.
@@ -118,6 +141,10 @@ pub struct Summary {
     pub schools_bandwidth_measured: u32,
     /// Schools whose measured download meets the target.
     pub schools_bandwidth_on_target: u32,
+    /// Machines that reported security checks.
+    pub machines_security_reporting: u32,
+    /// Machines meeting the security baseline.
+    pub machines_security_baseline_met: u32,
 }
 
 /// The scope name of the province-wide summary.
@@ -155,6 +182,14 @@ pub fn school(facts: &SchoolFacts, targets: &Targets) -> SchoolCoverage {
         bandwidth_on_target: facts
             .measured_download_mbps
             .map(|mbps| mbps >= targets.link.min_download_mbps),
+        machines_security_reporting: count(
+            hosts.iter().filter(|h| h.security_baseline_met.is_some()),
+        ),
+        machines_security_baseline_met: count(
+            hosts
+                .iter()
+                .filter(|h| h.security_baseline_met == Some(true)),
+        ),
     }
 }
 
@@ -193,6 +228,8 @@ fn summarize_iter<'a>(scope: &str, schools: impl Iterator<Item = &'a SchoolCover
         schools_link_on_target: 0,
         schools_bandwidth_measured: 0,
         schools_bandwidth_on_target: 0,
+        machines_security_reporting: 0,
+        machines_security_baseline_met: 0,
     };
     let mut av_24h = Mean::default();
     let mut av_7d = Mean::default();
@@ -212,6 +249,12 @@ fn summarize_iter<'a>(scope: &str, schools: impl Iterator<Item = &'a SchoolCover
         sum.schools_link_on_target += u32::from(s.link_kind_on_target);
         sum.schools_bandwidth_measured += u32::from(s.bandwidth_on_target.is_some());
         sum.schools_bandwidth_on_target += u32::from(s.bandwidth_on_target == Some(true));
+        sum.machines_security_reporting = sum
+            .machines_security_reporting
+            .saturating_add(s.machines_security_reporting);
+        sum.machines_security_baseline_met = sum
+            .machines_security_baseline_met
+            .saturating_add(s.machines_security_baseline_met);
     }
     sum.availability_24h = av_24h.value();
     sum.availability_7d = av_7d.value();
@@ -256,6 +299,7 @@ mod tests {
             memory_total_bytes: memory_gib_x10 * GIB / 10,
             logical_cores: cores,
             disk_total_bytes: disk_gib * GIB,
+            security_baseline_met: None,
         }
     }
 
@@ -438,6 +482,8 @@ mod tests {
                 schools_link_on_target: 2,      // p1 k2 (fibre)
                 schools_bandwidth_measured: 3,  // p1 p2 k1
                 schools_bandwidth_on_target: 2, // p1 (45) k1 (30.0)
+                machines_security_reporting: 0,
+                machines_security_baseline_met: 0,
             }
         );
     }
@@ -463,6 +509,8 @@ mod tests {
                     schools_link_on_target: 1,      // k2
                     schools_bandwidth_measured: 1,  // k1
                     schools_bandwidth_on_target: 1, // k1
+                    machines_security_reporting: 0,
+                    machines_security_baseline_met: 0,
                 },
                 Summary {
                     scope: "Pleiku".into(),
@@ -479,6 +527,8 @@ mod tests {
                     schools_link_on_target: 1,      // p1
                     schools_bandwidth_measured: 2,  // p1 p2
                     schools_bandwidth_on_target: 1, // p1
+                    machines_security_reporting: 0,
+                    machines_security_baseline_met: 0,
                 },
             ]
         );
@@ -504,6 +554,8 @@ mod tests {
                 schools_link_on_target: 0,
                 schools_bandwidth_measured: 0,
                 schools_bandwidth_on_target: 0,
+                machines_security_reporting: 0,
+                machines_security_baseline_met: 0,
             }
         );
         assert!(by_district(&[]).is_empty());
@@ -526,6 +578,7 @@ mod tests {
             memory_total_bytes: t.min_memory_bytes,
             logical_cores: t.min_logical_cores,
             disk_total_bytes: t.min_disk_bytes,
+            security_baseline_met: None,
         };
         assert!(meets_minimum(&at, &t));
         assert!(!meets_minimum(
@@ -569,6 +622,69 @@ mod tests {
         assert_eq!(
             serde_json::to_value(&rows[3]).expect("serialize")["bandwidth_on_target"],
             serde_json::Value::Null
+        );
+    }
+
+    #[test]
+    fn security_baseline_counts_hosts_that_reported_checks() {
+        use schoolwatch_protocol::CheckStatus::{Fail, Pass, Unknown};
+        let baseline = vec![
+            "firewall_active".to_owned(),
+            "endpoint_protection_running".to_owned(),
+        ];
+        let checks = |fw, av| {
+            vec![
+                ("firewall_active".to_owned(), fw),
+                ("endpoint_protection_running".to_owned(), av),
+            ]
+        };
+        assert_eq!(meets_baseline(&[], &baseline), None);
+        assert_eq!(meets_baseline(&checks(Pass, Pass), &baseline), Some(true));
+        assert_eq!(meets_baseline(&checks(Pass, Fail), &baseline), Some(false));
+        // Unknown is not a pass, and a missing check is not a pass either.
+        assert_eq!(
+            meets_baseline(&checks(Pass, Unknown), &baseline),
+            Some(false)
+        );
+        assert_eq!(
+            meets_baseline(&checks(Pass, Pass)[..1], &baseline),
+            Some(false)
+        );
+
+        // One school: two machines that reported checks (one meets the
+        // baseline), one that never did. By hand: 2 reporting, 1 met.
+        let school = reg("s", "D", Level::Primary, LinkKind::Fibre, 2);
+        let mut ok = good(Role::Lab);
+        ok.security_baseline_met = Some(true);
+        let mut bad = good(Role::Lab);
+        bad.security_baseline_met = Some(false);
+        let silent = good(Role::Server);
+        let c = super::school(
+            &SchoolFacts {
+                school: &school,
+                agents: 3,
+                reporting_hosts: vec![ok, bad, silent],
+                online: true,
+                availability_24h: None,
+                availability_7d: None,
+                measured_download_mbps: None,
+            },
+            &Targets::default(),
+        );
+        assert_eq!(
+            (
+                c.machines_security_reporting,
+                c.machines_security_baseline_met
+            ),
+            (2, 1)
+        );
+        let sum = summarize(PROVINCE, &[c.clone(), c]);
+        assert_eq!(
+            (
+                sum.machines_security_reporting,
+                sum.machines_security_baseline_met
+            ),
+            (4, 2)
         );
     }
 }

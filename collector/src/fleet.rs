@@ -4,7 +4,7 @@
 
 use crate::coverage::{self, HostFacts, SchoolCoverage, SchoolFacts, Summary};
 use crate::registry::School;
-use crate::store::{HostState, Store, StoreError};
+use crate::store::{HostState, Regression, Store, StoreError};
 use crate::targets::Targets;
 use std::collections::HashMap;
 use std::time::Duration;
@@ -25,6 +25,10 @@ pub struct Fleet {
     pub districts: Vec<Summary>,
     /// Coverage of the whole province.
     pub province: Summary,
+    /// Security regressions of the last 7 days, newest first.
+    pub regressions: Vec<Regression>,
+    /// Regressions ever, per (school, check).
+    pub regression_counts: Vec<(String, String, u64)>,
 }
 
 impl Fleet {
@@ -68,6 +72,10 @@ impl Fleet {
                             memory_total_bytes: h.memory_total_bytes,
                             logical_cores: h.logical_cores,
                             disk_total_bytes: h.disk_total_bytes,
+                            security_baseline_met: coverage::meets_baseline(
+                                &h.checks,
+                                &targets.security.baseline,
+                            ),
                         })
                         .collect(),
                     online: reporting
@@ -82,7 +90,11 @@ impl Fleet {
             .collect();
         let districts = coverage::by_district(&coverage);
         let province = coverage::summarize("province", &coverage);
+        let regressions = store.regressions(now_ms - 7 * DAY_MS)?;
+        let regression_counts = store.regression_counts()?;
         Ok(Self {
+            regressions,
+            regression_counts,
             now_ms,
             schools,
             hosts,

@@ -365,9 +365,14 @@ fn print_coverage(
             .context("district summary")?;
         match format {
             Format::Json => {
+                let regressions: Vec<_> = fleet
+                    .regressions
+                    .iter()
+                    .filter(|r| schools.iter().any(|s| s.id == r.school_id))
+                    .collect();
                 serde_json::to_writer_pretty(
                     &mut *out,
-                    &serde_json::json!({"district": summary, "schools": schools}),
+                    &serde_json::json!({"district": summary, "schools": schools, "regressions": regressions}),
                 )?;
                 writeln!(out)?;
             }
@@ -415,7 +420,11 @@ fn print_coverage(
         Format::Json => {
             serde_json::to_writer_pretty(
                 &mut *out,
-                &serde_json::json!({"province": fleet.province, "districts": fleet.districts}),
+                &serde_json::json!({
+                    "province": fleet.province,
+                    "districts": fleet.districts,
+                    "regressions": fleet.regressions,
+                }),
             )?;
             writeln!(out)?;
         }

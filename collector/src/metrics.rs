@@ -166,6 +166,7 @@ impl Metrics {
         &self,
         fleet: Arc<Fleet>,
         online_window_ms: i64,
+        baseline: &[String],
         openmetrics: bool,
     ) -> (&'static str, String) {
         use prometheus_client::encoding::{prometheus_text, text};
@@ -173,6 +174,7 @@ impl Metrics {
         fleet_registry.register_collector(Box::new(FleetCollector {
             fleet,
             online_window_ms,
+            baseline: baseline.to_vec(),
         }));
         let mut out = String::new();
         // Writing to a String cannot fail.
@@ -196,6 +198,8 @@ impl Metrics {
 struct FleetCollector {
     fleet: Arc<Fleet>,
     online_window_ms: i64,
+    /// The security baseline's check ids.
+    baseline: Vec<String>,
 }
 
 impl std::fmt::Debug for FleetCollector {
@@ -543,6 +547,78 @@ impl prometheus_client::collector::Collector for FleetCollector {
             per_interface(labelled(), |i| i.tx_bits_per_second / 8.0),
         )?;
 
+        // === security ===
+        // Unknown results are left out: an alert on `== 0` must not fire
+        // for a check the machine could not answer.
+        family(
+            &mut e,
+            "schoolwatch_host_check_passed",
+            "1 when a security check passes on the host, 0 when it fails",
+            MetricType::Gauge,
+            f.hosts.iter().flat_map(|h| {
+                let labels = host_labels(h);
+                h.checks.iter().filter_map(move |(id, status)| {
+                    let v = match status {
+                        schoolwatch_protocol::CheckStatus::Pass => 1.0,
+                        schoolwatch_protocol::CheckStatus::Fail => 0.0,
+                        schoolwatch_protocol::CheckStatus::Unknown => return None,
+                    };
+                    let mut l = labels.to_vec();
+                    l.push(("check", id.clone()));
+                    Some((l, ConstGauge::new(v)))
+                })
+            }),
+        )?;
+        gauge(
+            &mut e,
+            "schoolwatch_host_security_baseline_met",
+            "1 when every check of the security baseline passes on the host",
+            f.hosts.iter().filter_map(|h| {
+                let met = crate::coverage::meets_baseline(&h.checks, &self.baseline)?;
+                Some((host_labels(h), f64::from(u8::from(met))))
+            }),
+        )?;
+        family(
+            &mut e,
+            "schoolwatch_security_regressions",
+            "Security checks that passed on a machine and then failed, per school and check",
+            MetricType::Counter,
+            f.regression_counts.iter().map(|(school, check, n)| {
+                let district = school_of
+                    .get(school.as_str())
+                    .map_or("", |s| s.district.as_str());
+                (
+                    [
+                        ("school", school.clone()),
+                        ("district", district.to_owned()),
+                        ("check", check.clone()),
+                    ],
+                    ConstCounter::new(*n),
+                )
+            }),
+        )?;
+        let by_agent: std::collections::HashMap<&str, &crate::store::HostState> =
+            f.hosts.iter().map(|h| (h.agent_id.as_str(), h)).collect();
+        let mut last_regression: std::collections::BTreeMap<(&str, &str), i64> =
+            std::collections::BTreeMap::new();
+        for r in &f.regressions {
+            let at = last_regression
+                .entry((&r.agent_id, &r.check_id))
+                .or_insert(r.at_ms);
+            *at = (*at).max(r.at_ms);
+        }
+        gauge(
+            &mut e,
+            "schoolwatch_host_check_regression_timestamp_seconds",
+            "When a check last went from pass to fail on the host (last 7 days)",
+            last_regression.iter().filter_map(|((agent, check), at)| {
+                let h = by_agent.get(agent)?;
+                let mut l = host_labels(h).to_vec();
+                l.push(("check", (*check).to_owned()));
+                Some((l, *at as f64 / 1000.0))
+            }),
+        )?;
+
         // === coverage ===
         coverage_families(&mut e, "schoolwatch_district", &f.districts, true)?;
         coverage_families(
@@ -570,7 +646,7 @@ fn coverage_families(
         }
     };
     type Pick = fn(&Summary) -> Option<f64>;
-    let fields: [(&str, &str, Pick); 13] = [
+    let fields: [(&str, &str, Pick); 15] = [
         ("schools_registered", "Schools in the registry", |s| {
             Some(f64::from(s.schools_registered))
         }),
@@ -627,6 +703,16 @@ fn coverage_families(
             "schools_bandwidth_on_target",
             "Schools whose measured bandwidth meets the target",
             |s| Some(f64::from(s.schools_bandwidth_on_target)),
+        ),
+        (
+            "machines_security_reporting",
+            "Machines that reported security checks",
+            |s| Some(f64::from(s.machines_security_reporting)),
+        ),
+        (
+            "machines_security_baseline_met",
+            "Machines meeting the security baseline",
+            |s| Some(f64::from(s.machines_security_baseline_met)),
         ),
     ];
     for (name, help, pick) in fields {

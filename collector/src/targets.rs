@@ -25,6 +25,8 @@ pub struct Targets {
     pub equipment: EquipmentTarget,
     /// How much of school hours a school should be online.
     pub availability: AvailabilityTarget,
+    /// The security baseline.
+    pub security: SecurityTarget,
 }
 
 /// The Internet link every school should have (`[link]`).
@@ -56,6 +58,14 @@ pub struct EquipmentTarget {
     pub digital_record_share_2025: f64,
     /// Share (0..=1) by 2030; not below the 2025 share.
     pub digital_record_share_2030: f64,
+}
+
+/// The security baseline every machine should meet (`[security]`): check
+/// ids (as `schoolwatch-agent check` names them) that must pass.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SecurityTarget {
+    /// Checks that must pass for a machine to meet the baseline.
+    pub baseline: Vec<String>,
 }
 
 /// How much of school hours a school should be online (`[availability]`).
@@ -140,6 +150,17 @@ fn build(raw: &RawTargets) -> (Targets, Vec<String>) {
         raw.equipment.digital_record_share_2030,
     );
     share("availability.min_share", raw.availability.min_share);
+    for (i, id) in raw.security.baseline.iter().enumerate() {
+        if id.is_empty()
+            || !id
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+        {
+            problems.push(format!(
+                "key `security.baseline[{i}]`: {id:?} is not a check id; allowed: names like \"firewall_active\" as `schoolwatch-agent check` prints them"
+            ));
+        }
+    }
     if raw.machine.min_logical_cores < 1 {
         problems.push(
             "key `machine.min_logical_cores`: 0 is not allowed; allowed: 1 or more".to_owned(),
@@ -170,6 +191,9 @@ fn build(raw: &RawTargets) -> (Targets, Vec<String>) {
         availability: AvailabilityTarget {
             min_share: raw.availability.min_share,
         },
+        security: SecurityTarget {
+            baseline: raw.security.baseline.clone(),
+        },
     };
     (targets, problems)
 }
@@ -187,6 +211,38 @@ struct RawTargets {
     equipment: RawEquipment,
     #[serde(default)]
     availability: RawAvailability,
+    #[serde(default)]
+    security: RawSecurity,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSecurity {
+    #[serde(default = "default_baseline")]
+    baseline: Vec<String>,
+}
+
+impl Default for RawSecurity {
+    fn default() -> Self {
+        Self {
+            baseline: default_baseline(),
+        }
+    }
+}
+
+/// The plan's security measures: a firewall, endpoint protection, updates
+/// applied, and no open door (empty passwords, extra root accounts).
+fn default_baseline() -> Vec<String> {
+    [
+        "firewall_active",
+        "endpoint_protection_running",
+        "security_updates_pending",
+        "automatic_updates_enabled",
+        "empty_password_accounts",
+        "extra_uid0_accounts",
+    ]
+    .map(str::to_owned)
+    .to_vec()
 }
 
 #[derive(Debug, Deserialize)]
@@ -320,8 +376,31 @@ mod tests {
                     digital_record_share_2030: 1.0,
                 },
                 availability: AvailabilityTarget { min_share: 0.95 },
+                security: SecurityTarget {
+                    baseline: [
+                        "firewall_active",
+                        "endpoint_protection_running",
+                        "security_updates_pending",
+                        "automatic_updates_enabled",
+                        "empty_password_accounts",
+                        "extra_uid0_accounts",
+                    ]
+                    .map(str::to_owned)
+                    .to_vec(),
+                },
             }
         );
+    }
+
+    #[test]
+    fn baseline_ids_are_checked() {
+        let e = Targets::from_toml_str(
+            "[security]\nbaseline = [\"firewall_active\", \"Firewall On\"]\n",
+        )
+        .unwrap_err();
+        assert!(e.contains("key `security.baseline[1]`"), "{e}");
+        let t = Targets::from_toml_str("[security]\nbaseline = [\"firewall_active\"]\n").unwrap();
+        assert_eq!(t.security.baseline, vec!["firewall_active".to_owned()]);
     }
 
     #[test]

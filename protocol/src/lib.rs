@@ -25,11 +25,13 @@ mod decode;
 mod inventory;
 mod limits;
 mod sample;
+mod security;
 
 pub use decode::{Batch, DecodeError, decode_batch, decode_report, decode_report_with};
 pub use inventory::{DiskInfo, DiskKind, Dmi, InterfaceInfo, Inventory, Role};
 pub use limits::{LimitError, Limits};
 pub use sample::{InterfaceSample, Sample};
+pub use security::{Check, CheckStatus, ListeningSocket, Security, Severity, SocketProtocol};
 
 use serde::{Deserialize, Serialize};
 
@@ -63,6 +65,9 @@ pub struct Report {
     /// The agent's own health: its queue and what it had to drop.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub health: Option<AgentHealth>,
+    /// Posture checks and listening sockets, on the agent's slow schedule.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub security: Option<Security>,
     /// Sources that failed this interval; the other sections still ship.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub errors: Vec<SourceError>,
@@ -79,6 +84,7 @@ impl Report {
             inventory: None,
             sample: None,
             health: None,
+            security: None,
             errors: Vec::new(),
         }
     }

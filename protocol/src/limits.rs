@@ -5,7 +5,7 @@
 //! cardinality of `/metrics`; they are far above what a real school machine
 //! has (a lab PC has a handful of interfaces and disks).
 
-use crate::{InterfaceSample, Inventory, Report, Sample};
+use crate::{InterfaceSample, Inventory, Report, Sample, Security};
 use thiserror::Error;
 
 /// Limits enforced by [`crate::decode_report`].
@@ -23,6 +23,10 @@ pub struct Limits {
     pub max_disks: usize,
     /// Most source errors in one report.
     pub max_errors: usize,
+    /// Most posture checks in the security section.
+    pub max_checks: usize,
+    /// Most listening sockets in the security section.
+    pub max_listening: usize,
 }
 
 impl Limits {
@@ -34,6 +38,8 @@ impl Limits {
         max_addresses_per_interface: 32,
         max_disks: 64,
         max_errors: 32,
+        max_checks: 64,
+        max_listening: 512,
     };
 }
 
@@ -93,6 +99,46 @@ impl Limits {
         }
         if let Some(s) = &r.sample {
             self.sample(s)?;
+        }
+        if let Some(s) = &r.security {
+            self.security(s)?;
+        }
+        Ok(())
+    }
+
+    fn security(&self, s: &Security) -> Result<(), LimitError> {
+        self.count("security.checks", s.checks.len(), self.max_checks)?;
+        for (i, c) in s.checks.iter().enumerate() {
+            self.string(&format!("security.checks[{i}].id"), &c.id)?;
+            // Ids become label values and keys in the collector's store.
+            if c.id.is_empty()
+                || !c
+                    .id
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+            {
+                return Err(invalid(
+                    &format!("security.checks[{i}].id"),
+                    "must be snake_case: a-z, 0-9 and _",
+                ));
+            }
+            if s.checks[..i].iter().any(|o| o.id == c.id) {
+                return Err(invalid(
+                    &format!("security.checks[{i}].id"),
+                    "the same check id appears twice",
+                ));
+            }
+            self.string(&format!("security.checks[{i}].evidence"), &c.evidence)?;
+            if let Some(reason) = &c.reason {
+                self.string(&format!("security.checks[{i}].reason"), reason)?;
+            }
+        }
+        self.count("security.listening", s.listening.len(), self.max_listening)?;
+        for (i, l) in s.listening.iter().enumerate() {
+            self.string(&format!("security.listening[{i}].address"), &l.address)?;
+            if let Some(p) = &l.process {
+                self.string(&format!("security.listening[{i}].process"), p)?;
+            }
         }
         Ok(())
     }

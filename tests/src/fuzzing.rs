@@ -78,6 +78,7 @@ pub fn exposition_escaping(data: &[u8]) {
         has_inventory: true,
         last_sample: None,
         health: None,
+        checks: vec![(name.clone(), schoolwatch_protocol::CheckStatus::Fail)],
     };
     let targets = Targets::default();
     let cov = vec![coverage::school(
@@ -99,8 +100,10 @@ pub fn exposition_escaping(data: &[u8]) {
         coverage: cov,
         schools: vec![school],
         hosts: vec![host],
+        regressions: Vec::new(),
+        regression_counts: vec![("s1".into(), name.clone(), 1)],
     };
-    let (_, out) = Metrics::new().encode(Arc::new(fleet), 1000, false);
+    let (_, out) = Metrics::new().encode(Arc::new(fleet), 1000, std::slice::from_ref(&name), false);
     let mut seen_host = false;
     for line in out.lines().filter(|l| !l.starts_with('#') && !l.is_empty()) {
         let labels = parse_sample(line).unwrap_or_else(|| panic!("invalid sample line: {line:?}"));

@@ -5,8 +5,11 @@
 //!   CPU/memory/load part of a sample.
 //! - [`net`]: network interfaces and their counters, turned into rates.
 //! - `sysfs`: the Linux files sysinfo does not read (DMI, link speed, drops).
+//! - [`security`]: posture checks (firewall, antivirus, updates, SSH, ...)
+//!   and listening sockets, on a slow schedule.
 
 pub mod net;
+pub mod security;
 mod sysfs;
 pub mod system;
 

@@ -27,7 +27,7 @@ mod schema;
 
 use crate::registry::{LinkKind, School};
 use rusqlite::{Connection, OptionalExtension, params};
-use schoolwatch_protocol::{AgentHealth, Report, Role, Sample};
+use schoolwatch_protocol::{AgentHealth, CheckStatus, Report, Role, Sample, Security, Severity};
 use serde::de::{DeserializeOwned, IntoDeserializer};
 use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
@@ -171,6 +171,42 @@ pub struct HostState {
     pub last_sample: Option<Sample>,
     /// The agent's health from its newest report (by sequence).
     pub health: Option<AgentHealth>,
+    /// Security checks from the newest report that had them: (id, status).
+    pub checks: Vec<(String, CheckStatus)>,
+}
+
+/// A security regression: a check that passed on a host and then failed.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Regression {
+    /// The host.
+    pub agent_id: String,
+    /// Its school.
+    pub school_id: String,
+    /// Which check.
+    pub check_id: String,
+    /// How much it matters.
+    pub severity: String,
+    /// When the failing report was sampled, ms since the epoch.
+    pub at_ms: i64,
+}
+
+/// The stored name of a check status.
+pub fn status_name(s: CheckStatus) -> &'static str {
+    match s {
+        CheckStatus::Pass => "pass",
+        CheckStatus::Fail => "fail",
+        CheckStatus::Unknown => "unknown",
+    }
+}
+
+fn severity_name(s: Severity) -> &'static str {
+    match s {
+        Severity::Critical => "critical",
+        Severity::High => "high",
+        Severity::Medium => "medium",
+        Severity::Low => "low",
+        Severity::Info => "info",
+    }
 }
 
 /// One disk of a host, as last reported.
@@ -603,6 +639,9 @@ impl Store {
                             seq
                         ])?;
                     }
+                    if let Some(sec) = &r.security {
+                        apply_security(&tx, who, seq, sampled_at, sec)?;
+                    }
                 }
                 if out.accepted > 0 {
                     counters.execute(params![who.agent_id, out.accepted, max_seq, now_ms])?;
@@ -612,6 +651,64 @@ impl Store {
         }
         tx.commit()?;
         Ok(outcomes)
+    }
+
+    /// Security regressions since `since_ms`, newest first, of live agents.
+    pub fn regressions(&self, since_ms: i64) -> Result<Vec<Regression>, StoreError> {
+        let conn = lock(&self.reader);
+        let mut stmt = conn.prepare_cached(
+            "SELECT e.agent_id, e.school_id, e.check_id, e.severity, e.at_ms
+             FROM check_events e JOIN agents a ON a.id = e.agent_id
+             WHERE e.at_ms >= ?1 AND a.revoked_ms IS NULL
+             ORDER BY e.at_ms DESC",
+        )?;
+        let rows = stmt.query_map([since_ms], |r| {
+            Ok(Regression {
+                agent_id: r.get(0)?,
+                school_id: r.get(1)?,
+                check_id: r.get(2)?,
+                severity: r.get(3)?,
+                at_ms: r.get(4)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Regressions ever, per (school, check), for a counter.
+    pub fn regression_counts(&self) -> Result<Vec<(String, String, u64)>, StoreError> {
+        let conn = lock(&self.reader);
+        let mut stmt = conn.prepare_cached(
+            "SELECT school_id, check_id, COUNT(*) FROM check_events
+             GROUP BY school_id, check_id ORDER BY school_id, check_id",
+        )?;
+        let rows = stmt.query_map([], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get::<_, i64>(2)?.max(0) as u64))
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    fn checks_by_agent(
+        conn: &Connection,
+    ) -> Result<std::collections::HashMap<String, Vec<(String, CheckStatus)>>, StoreError> {
+        let mut stmt = conn.prepare_cached(
+            "SELECT agent_id, check_id, status FROM host_checks ORDER BY agent_id, check_id",
+        )?;
+        let rows = stmt.query_map([], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, String>(2)?,
+            ))
+        })?;
+        let mut out: std::collections::HashMap<String, Vec<(String, CheckStatus)>> =
+            std::collections::HashMap::new();
+        for row in rows {
+            let (agent, check, status) = row?;
+            out.entry(agent)
+                .or_default()
+                .push((check, parse_enum("host_checks", &status)?));
+        }
+        Ok(out)
     }
 
     // === fleet state ===
@@ -648,6 +745,7 @@ impl Store {
                     has_inventory: r.get(13)?,
                     last_sample: None,
                     health: None,
+                    checks: Vec::new(),
                 },
                 r.get::<_, String>(3)?,
                 r.get::<_, Option<String>>(14)?,
@@ -655,9 +753,11 @@ impl Store {
                 r.get::<_, Option<String>>(16)?,
             ))
         })?;
+        let mut checks = Self::checks_by_agent(&conn)?;
         let mut out = Vec::new();
         for row in rows {
             let (mut h, role, sample, disks, health) = row?;
+            h.checks = checks.remove(&h.agent_id).unwrap_or_default();
             if let Some(json) = health {
                 h.health = Some(
                     serde_json::from_str(&json).map_err(|e| StoreError::Corrupt {
@@ -738,6 +838,68 @@ impl Store {
         }
         Ok(out)
     }
+}
+
+/// Replaces a host's check results with a newer report's, recording a
+/// regression for every check that passed before and fails now. Older
+/// (back-filled) reports do not overwrite newer results.
+fn apply_security(
+    tx: &rusqlite::Transaction<'_>,
+    who: &Identity,
+    seq: i64,
+    sampled_at: i64,
+    sec: &Security,
+) -> Result<(), StoreError> {
+    let newest: i64 = tx.query_row(
+        "SELECT security_sequence FROM agents WHERE id = ?1",
+        [&who.agent_id],
+        |r| r.get(0),
+    )?;
+    if seq <= newest {
+        return Ok(());
+    }
+    let previous: std::collections::HashMap<String, String> = {
+        let mut stmt =
+            tx.prepare_cached("SELECT check_id, status FROM host_checks WHERE agent_id = ?1")?;
+        let rows = stmt.query_map([&who.agent_id], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        rows.collect::<Result<_, _>>()?
+    };
+    tx.execute(
+        "DELETE FROM host_checks WHERE agent_id = ?1",
+        [&who.agent_id],
+    )?;
+    let mut insert = tx.prepare_cached(
+        "INSERT OR REPLACE INTO host_checks (agent_id, check_id, status, severity, evidence)
+         VALUES (?1, ?2, ?3, ?4, ?5)",
+    )?;
+    let mut event = tx.prepare_cached(
+        "INSERT INTO check_events (agent_id, school_id, check_id, severity, at_ms)
+         VALUES (?1, ?2, ?3, ?4, ?5)",
+    )?;
+    for c in &sec.checks {
+        let status = status_name(c.status);
+        insert.execute(params![
+            who.agent_id,
+            c.id,
+            status,
+            severity_name(c.severity),
+            c.evidence
+        ])?;
+        if c.status == CheckStatus::Fail && previous.get(&c.id).is_some_and(|p| p == "pass") {
+            event.execute(params![
+                who.agent_id,
+                who.school_id,
+                c.id,
+                severity_name(c.severity),
+                sampled_at
+            ])?;
+        }
+    }
+    tx.execute(
+        "UPDATE agents SET security_sequence = ?2 WHERE id = ?1",
+        params![who.agent_id, seq],
+    )?;
+    Ok(())
 }
 
 #[cfg(test)]

@@ -63,6 +63,25 @@ const MIGRATIONS: &[&str] = &[
     // 3: the agent's own health (queue, drops) from its newest report.
     "ALTER TABLE agents ADD COLUMN health_json TEXT;
      ALTER TABLE agents ADD COLUMN health_sequence INTEGER NOT NULL DEFAULT 0",
+    // 4: security checks per host (newest report wins) and regressions
+    //    (a check that passed and now fails) as events with their time.
+    "ALTER TABLE agents ADD COLUMN security_sequence INTEGER NOT NULL DEFAULT 0;
+     CREATE TABLE host_checks (
+        agent_id TEXT NOT NULL REFERENCES agents(id),
+        check_id TEXT NOT NULL,
+        status TEXT NOT NULL,
+        severity TEXT NOT NULL,
+        evidence TEXT NOT NULL,
+        PRIMARY KEY (agent_id, check_id)
+     ) WITHOUT ROWID;
+     CREATE TABLE check_events (
+        agent_id TEXT NOT NULL REFERENCES agents(id),
+        school_id TEXT NOT NULL,
+        check_id TEXT NOT NULL,
+        severity TEXT NOT NULL,
+        at_ms INTEGER NOT NULL
+     );
+     CREATE INDEX check_events_time ON check_events(at_ms)",
 ];
 
 /// Brings the database up to the newest schema.

@@ -2,7 +2,8 @@
 
 use super::*;
 use crate::{
-    DiskInfo, DiskKind, Dmi, InterfaceInfo, InterfaceSample, Inventory, Role, Sample, SourceError,
+    Check, CheckStatus, DiskInfo, DiskKind, Dmi, InterfaceInfo, InterfaceSample, Inventory,
+    ListeningSocket, Role, Sample, Security, Severity, SocketProtocol, SourceError,
 };
 
 fn full_report() -> Report {
@@ -69,6 +70,30 @@ fn full_report() -> Report {
         source: "net".into(),
         message: "x".into(),
     }];
+    r.security = Some(Security {
+        checks: vec![
+            Check {
+                id: "firewall_active".into(),
+                status: CheckStatus::Pass,
+                severity: Severity::High,
+                evidence: "nftables: 3 input rules".into(),
+                reason: None,
+            },
+            Check {
+                id: "disk_encryption".into(),
+                status: CheckStatus::Unknown,
+                severity: Severity::Medium,
+                evidence: String::new(),
+                reason: Some("sys/block not readable".into()),
+            },
+        ],
+        listening: vec![ListeningSocket {
+            protocol: SocketProtocol::Tcp,
+            address: "0.0.0.0".into(),
+            port: 22,
+            process: Some("sshd".into()),
+        }],
+    });
     r
 }
 
@@ -228,6 +253,22 @@ fn long_strings_are_refused_with_their_path() {
         (
             "errors[0].message",
             Box::new(|r| r.errors[0].message = long.clone()),
+        ),
+        (
+            "security.checks[1].evidence",
+            Box::new(|r| r.security.as_mut().unwrap().checks[1].evidence = long.clone()),
+        ),
+        (
+            "security.checks[1].reason",
+            Box::new(|r| r.security.as_mut().unwrap().checks[1].reason = Some(long.clone())),
+        ),
+        (
+            "security.listening[0].address",
+            Box::new(|r| r.security.as_mut().unwrap().listening[0].address = long.clone()),
+        ),
+        (
+            "security.listening[0].process",
+            Box::new(|r| r.security.as_mut().unwrap().listening[0].process = Some(long.clone())),
         ),
     ];
     for (path, mutate) in cases {
@@ -399,4 +440,115 @@ fn batch_with_foreign_fields_is_malformed() {
             "{bad:?}"
         );
     }
+}
+
+#[test]
+fn too_many_checks_are_refused() {
+    let max = Limits::DEFAULT.max_checks;
+    let mut r = full_report();
+    r.security.as_mut().unwrap().checks = (0..=max)
+        .map(|i| Check {
+            id: format!("check_{i}"),
+            status: CheckStatus::Fail,
+            severity: Severity::Low,
+            evidence: "x".into(),
+            reason: None,
+        })
+        .collect();
+    assert_eq!(
+        limit_err(&encode(&r)),
+        LimitError::TooMany {
+            field: "security.checks".into(),
+            len: max + 1,
+            max
+        }
+    );
+    // At the limit it is accepted.
+    r.security.as_mut().unwrap().checks.pop();
+    decode_report(&encode(&r)).unwrap();
+}
+
+#[test]
+fn too_many_listening_sockets_are_refused() {
+    let max = Limits::DEFAULT.max_listening;
+    let mut r = full_report();
+    let s = r.security.as_mut().unwrap();
+    s.listening = vec![s.listening[0].clone(); max + 1];
+    assert_eq!(
+        limit_err(&encode(&r)),
+        LimitError::TooMany {
+            field: "security.listening".into(),
+            len: max + 1,
+            max
+        }
+    );
+    r.security.as_mut().unwrap().listening.pop();
+    decode_report(&encode(&r)).unwrap();
+}
+
+#[test]
+fn check_ids_must_be_snake_case() {
+    for bad in ["", "Firewall", "fire-wall", "a b", "x{y=\"1\"}"] {
+        let mut r = full_report();
+        r.security.as_mut().unwrap().checks[0].id = bad.into();
+        assert!(
+            matches!(limit_err(&encode(&r)), LimitError::Invalid { field, .. } if field == "security.checks[0].id"),
+            "{bad:?}"
+        );
+    }
+    let mut r = full_report();
+    r.security.as_mut().unwrap().checks[0].id = "ssh_root_login2".into();
+    decode_report(&encode(&r)).unwrap();
+}
+
+#[test]
+fn check_id_long_is_refused_by_length() {
+    let mut r = full_report();
+    r.security.as_mut().unwrap().checks[0].id = "a".repeat(Limits::DEFAULT.max_string_bytes + 1);
+    assert!(
+        matches!(limit_err(&encode(&r)), LimitError::TooLong { field, .. } if field == "security.checks[0].id")
+    );
+}
+
+#[test]
+fn duplicate_check_ids_are_refused() {
+    let mut r = full_report();
+    let s = r.security.as_mut().unwrap();
+    s.checks[1].id = s.checks[0].id.clone();
+    assert!(
+        matches!(limit_err(&encode(&r)), LimitError::Invalid { field, reason } if field == "security.checks[1].id" && reason.contains("twice"))
+    );
+}
+
+#[test]
+fn security_enums_are_snake_case_on_the_wire() {
+    let v = value(&full_report());
+    assert_eq!(v["security"]["checks"][0]["status"], "pass");
+    assert_eq!(v["security"]["checks"][0]["severity"], "high");
+    assert_eq!(v["security"]["checks"][1]["status"], "unknown");
+    assert_eq!(v["security"]["listening"][0]["protocol"], "tcp");
+    // No reason key when there is no reason.
+    assert!(v["security"]["checks"][0].get("reason").is_none());
+    let mut v = v;
+    v["security"]["checks"][0]["status"] = serde_json::json!("Pass");
+    assert!(matches!(
+        decode_report(&serde_json::to_vec(&v).unwrap()),
+        Err(DecodeError::Malformed(_))
+    ));
+    v["security"]["checks"][0]["status"] = serde_json::json!("fail");
+    v["security"]["checks"][0]["severity"] = serde_json::json!("critical");
+    let r = decode_report(&serde_json::to_vec(&v).unwrap()).unwrap();
+    let c = &r.security.unwrap().checks[0];
+    assert_eq!(
+        (c.status, c.severity),
+        (CheckStatus::Fail, Severity::Critical)
+    );
+}
+
+#[test]
+fn report_without_security_has_no_security_key() {
+    let mut r = full_report();
+    r.security = None;
+    assert!(value(&r).get("security").is_none());
+    assert_eq!(decode_report(&encode(&r)).unwrap(), r);
 }
