@@ -10,6 +10,7 @@ cd "$(dirname "$0")/.."
 packages=(
   iproute2                  # ip netns / veth for namespace tests
   iperf3                    # traffic of known volume
+  fping                     # peer prober the agent's ICMP probes are compared with
   prometheus-node-exporter  # peer exporter the agent is compared with
   prometheus                # real Prometheus scraping the collector; promtool
   prometheus-alertmanager   # real Alertmanager for the alert routing test; amtool

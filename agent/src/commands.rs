@@ -244,3 +244,64 @@ pub fn security_table(s: &schoolwatch_protocol::Security) -> String {
     }
     format!("{}\n{}", checks.render(), ports.render())
 }
+
+/// `probe`: ICMP probes of `targets` once, printed as a table or as one JSON
+/// object per target per line.
+pub async fn probe(
+    targets: &[String],
+    count: u32,
+    interval: Duration,
+    timeout: Duration,
+    json: bool,
+    out: &mut impl Write,
+) -> anyhow::Result<()> {
+    use crate::collect::icmp::{Prober, resolve};
+    let prober = Prober::new()?;
+    let mut tasks = tokio::task::JoinSet::new();
+    let prober = std::sync::Arc::new(prober);
+    for (i, t) in targets.iter().enumerate() {
+        let (prober, t) = (prober.clone(), t.clone());
+        tasks.spawn(async move {
+            let result = match resolve(&t).await {
+                Some(ip) => prober.probe(&t, ip, count, interval, timeout).await,
+                None => {
+                    tracing::warn!(target = %t, "Cannot resolve the target.");
+                    crate::collect::icmp::summarize(&t, count, &[])
+                }
+            };
+            (i, result)
+        });
+    }
+    let mut results = Vec::new();
+    while let Some(r) = tasks.join_next().await {
+        results.push(r?);
+    }
+    results.sort_by_key(|(i, _)| *i);
+    if json {
+        for (_, r) in &results {
+            serde_json::to_writer(&mut *out, r)?;
+            writeln!(out)?;
+        }
+    } else {
+        let ms =
+            |v: Option<f64>| v.map_or_else(|| "-".to_owned(), |s| format!("{:.2} ms", s * 1000.0));
+        let mut t = Table::new([
+            "target", "sent", "received", "loss", "min", "median", "avg", "max", "jitter",
+        ]);
+        for (_, r) in &results {
+            t.row([
+                r.target.clone(),
+                r.sent.to_string(),
+                r.received.to_string(),
+                format!("{:.1}%", r.loss_ratio * 100.0),
+                ms(r.rtt_min_seconds),
+                ms(r.rtt_median_seconds),
+                ms(r.rtt_avg_seconds),
+                ms(r.rtt_max_seconds),
+                ms(r.jitter_seconds),
+            ]);
+        }
+        out.write_all(t.render().as_bytes())?;
+    }
+    Ok(())
+}

@@ -67,6 +67,24 @@ enum Command {
         #[arg(long, default_value = "/", value_parser = existing_dir)]
         root: PathBuf,
     },
+    /// Probe targets with ICMP echo once: loss, round-trip times, jitter.
+    Probe {
+        /// Echo requests per target.
+        #[arg(long, default_value_t = 5)]
+        count: u32,
+        /// Time between requests to one target.
+        #[arg(long, default_value = "1s", value_parser = humantime::parse_duration)]
+        interval: Duration,
+        /// How long to wait for each reply.
+        #[arg(long, default_value = "2s", value_parser = humantime::parse_duration)]
+        timeout: Duration,
+        /// One JSON object per target per line.
+        #[arg(long)]
+        json: bool,
+        /// Addresses or names to probe.
+        #[arg(required = true)]
+        targets: Vec<String>,
+    },
     /// Print live CPU, memory and per-interface rates.
     Sample {
         /// Time between samples, e.g. `1s`, `500ms`; default from the config.
@@ -122,6 +140,23 @@ fn run(command: Command, config: config::Config, state: PathBuf) -> anyhow::Resu
     let mut stdout = std::io::stdout().lock();
     let state = schoolwatch_agent::ship::StateDir::new(state);
     match command {
+        Command::Probe {
+            count,
+            interval,
+            timeout,
+            json,
+            targets,
+        } => {
+            anyhow::ensure!(count > 0, "--count must be at least 1");
+            runtime()?.block_on(commands::probe(
+                &targets,
+                count,
+                interval,
+                timeout,
+                json,
+                &mut stdout,
+            ))
+        }
         Command::Enroll {
             collector,
             token,

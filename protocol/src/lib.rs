@@ -24,12 +24,14 @@ pub mod api;
 mod decode;
 mod inventory;
 mod limits;
+mod probe;
 mod sample;
 mod security;
 
 pub use decode::{Batch, DecodeError, decode_batch, decode_report, decode_report_with};
 pub use inventory::{DiskInfo, DiskKind, Dmi, InterfaceInfo, Inventory, Role};
 pub use limits::{LimitError, Limits};
+pub use probe::ProbeResult;
 pub use sample::{InterfaceSample, Sample};
 pub use security::{Check, CheckStatus, ListeningSocket, Security, Severity, SocketProtocol};
 
@@ -62,6 +64,10 @@ pub struct Report {
     /// The interval measurements.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sample: Option<Sample>,
+    /// ICMP probes of the interval (gateway, DNS servers, the collector,
+    /// configured targets).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub probes: Vec<ProbeResult>,
     /// The agent's own health: its queue and what it had to drop.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub health: Option<AgentHealth>,
@@ -83,6 +89,7 @@ impl Report {
             sampled_at_ms,
             inventory: None,
             sample: None,
+            probes: Vec::new(),
             health: None,
             security: None,
             errors: Vec::new(),

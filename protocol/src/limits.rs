@@ -27,6 +27,8 @@ pub struct Limits {
     pub max_checks: usize,
     /// Most listening sockets in the security section.
     pub max_listening: usize,
+    /// Most probe targets in one report.
+    pub max_probes: usize,
 }
 
 impl Limits {
@@ -40,6 +42,7 @@ impl Limits {
         max_errors: 32,
         max_checks: 64,
         max_listening: 512,
+        max_probes: 64,
     };
 }
 
@@ -102,6 +105,41 @@ impl Limits {
         }
         if let Some(s) = &r.security {
             self.security(s)?;
+        }
+        self.count("probes", r.probes.len(), self.max_probes)?;
+        for (i, p) in r.probes.iter().enumerate() {
+            self.probe(i, p)?;
+        }
+        Ok(())
+    }
+
+    fn probe(&self, i: usize, p: &crate::ProbeResult) -> Result<(), LimitError> {
+        self.string(&format!("probes[{i}].target"), &p.target)?;
+        if p.received > p.sent {
+            return Err(invalid(
+                &format!("probes[{i}].received"),
+                "more replies than requests",
+            ));
+        }
+        if !(0.0..=1.0).contains(&p.loss_ratio) {
+            return Err(invalid(
+                &format!("probes[{i}].loss_ratio"),
+                "must be between 0 and 1",
+            ));
+        }
+        for (name, v) in [
+            ("rtt_min_seconds", p.rtt_min_seconds),
+            ("rtt_median_seconds", p.rtt_median_seconds),
+            ("rtt_avg_seconds", p.rtt_avg_seconds),
+            ("rtt_max_seconds", p.rtt_max_seconds),
+            ("jitter_seconds", p.jitter_seconds),
+        ] {
+            if v.is_some_and(|v| !v.is_finite() || v < 0.0) {
+                return Err(invalid(
+                    &format!("probes[{i}].{name}"),
+                    "must be finite and not negative",
+                ));
+            }
         }
         Ok(())
     }

@@ -8,6 +8,7 @@
 //! - [`security`]: posture checks (firewall, antivirus, updates, SSH, ...)
 //!   and listening sockets, on a slow schedule.
 
+pub mod icmp;
 pub mod net;
 pub mod security;
 mod sysfs;

@@ -552,3 +552,60 @@ fn report_without_security_has_no_security_key() {
     assert!(value(&r).get("security").is_none());
     assert_eq!(decode_report(&encode(&r)).unwrap(), r);
 }
+
+fn probe(target: &str) -> crate::ProbeResult {
+    crate::ProbeResult {
+        target: target.into(),
+        sent: 5,
+        received: 4,
+        loss_ratio: 0.2,
+        rtt_min_seconds: Some(0.01),
+        rtt_median_seconds: Some(0.02),
+        rtt_avg_seconds: Some(0.02),
+        rtt_max_seconds: Some(0.03),
+        jitter_seconds: Some(0.005),
+    }
+}
+
+#[test]
+fn probes_round_trip_and_respect_limits() {
+    let mut r = full_report();
+    r.probes = vec![probe("192.0.2.1"), probe("collector.example")];
+    assert_eq!(decode_report(&encode(&r)).unwrap(), r);
+
+    let mut r = full_report();
+    r.probes = vec![probe("x"); Limits::DEFAULT.max_probes + 1];
+    assert!(
+        matches!(limit_err(&encode(&r)), LimitError::TooMany { field, .. } if field == "probes")
+    );
+
+    let mut r = full_report();
+    let mut p = probe("x");
+    p.received = 6;
+    r.probes = vec![p];
+    assert!(
+        matches!(limit_err(&encode(&r)), LimitError::Invalid { field, .. } if field == "probes[0].received")
+    );
+
+    let mut r = full_report();
+    let mut p = probe("x");
+    p.loss_ratio = 1.5;
+    r.probes = vec![p];
+    assert!(
+        matches!(limit_err(&encode(&r)), LimitError::Invalid { field, .. } if field == "probes[0].loss_ratio")
+    );
+
+    let mut r = full_report();
+    let mut p = probe("x");
+    p.jitter_seconds = Some(-1.0);
+    r.probes = vec![p];
+    assert!(
+        matches!(limit_err(&encode(&r)), LimitError::Invalid { field, .. } if field == "probes[0].jitter_seconds")
+    );
+
+    let mut r = full_report();
+    r.probes = vec![probe(&"t".repeat(Limits::DEFAULT.max_string_bytes + 1))];
+    assert!(
+        matches!(limit_err(&encode(&r)), LimitError::TooLong { field, .. } if field == "probes[0].target")
+    );
+}

@@ -1,0 +1,205 @@
+//! ICMP probes between network namespaces the test creates: loss measured
+//! by the agent agrees with the shaping and with fping on the same path;
+//! without CAP_NET_RAW the agent falls back to unprivileged ping sockets,
+//! and with neither it says how to fix it.
+
+use schoolwatch_protocol::ProbeResult;
+use schoolwatch_tests::{Netns, agent_args, bin, require, run};
+
+/// Two namespaces joined by a veth pair; `upstream` drops `loss_percent`
+/// of incoming echo requests (nftables `numgen random`).
+fn path(tag: &str, loss_percent: u32) -> (Netns, Netns) {
+    require("nft", "nftables");
+    let school = Netns::new(&format!("{tag}-s"));
+    let upstream = Netns::new(&format!("{tag}-u"));
+    school.veth(
+        &format!("sw{tag}a"),
+        "10.205.0.1/30",
+        &upstream,
+        &format!("sw{tag}b"),
+        "10.205.0.2/30",
+    );
+    if loss_percent > 0 {
+        run(upstream
+            .command("nft")
+            .args(["add", "table", "inet", "shape"]));
+        run(upstream.command("nft").args([
+            "add",
+            "chain",
+            "inet",
+            "shape",
+            "input",
+            "{ type filter hook input priority 0; }",
+        ]));
+        run(upstream.command("nft").args([
+            "add",
+            "rule",
+            "inet",
+            "shape",
+            "input",
+            "icmp",
+            "type",
+            "echo-request",
+            "numgen",
+            "random",
+            "mod",
+            "100",
+            "<",
+            &loss_percent.to_string(),
+            "drop",
+        ]));
+    }
+    (school, upstream)
+}
+
+fn agent_probe(ns: &Netns, count: u32, extra: &[&str]) -> std::process::Output {
+    let agent = bin("schoolwatch-agent");
+    let mut cmd = ns.command(extra.first().copied().unwrap_or(agent.to_str().unwrap()));
+    if !extra.is_empty() {
+        cmd.args(&extra[1..]).arg(&agent);
+    }
+    cmd.args(agent_args(&[
+        "probe",
+        "--json",
+        "--count",
+        &count.to_string(),
+        "--interval",
+        "10ms",
+        "--timeout",
+        "1s",
+        "10.205.0.2",
+    ]))
+    .output()
+    .unwrap()
+}
+
+/// fping's summary line: (sent, received).
+fn fping(ns: &Netns, count: u32) -> (u32, u32) {
+    require("fping", "fping");
+    let out = ns
+        .command("fping")
+        .args([
+            "-q",
+            "-c",
+            &count.to_string(),
+            "-p",
+            "10",
+            "-t",
+            "1000",
+            "10.205.0.2",
+        ])
+        .output()
+        .unwrap();
+    // "10.205.0.2 : xmt/rcv/%loss = 500/476/4%, min/avg/max = ..." on stderr.
+    let text = String::from_utf8_lossy(&out.stderr);
+    let counts = text
+        .split("xmt/rcv/%loss = ")
+        .nth(1)
+        .expect("fping summary");
+    let mut n = counts
+        .split(['/', ','])
+        .map(|v| v.trim().trim_end_matches('%'));
+    (
+        n.next().unwrap().parse().unwrap(),
+        n.next().unwrap().parse().unwrap(),
+    )
+}
+
+#[test]
+fn loss_matches_shaping_and_fping() {
+    let (school, _upstream) = path("pl", 5);
+    let out = agent_probe(&school, 600, &[]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let r: ProbeResult = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(r.sent, 600);
+    assert!(
+        (r.loss_ratio - 0.05).abs() <= 0.03,
+        "agent loss {}",
+        r.loss_ratio
+    );
+    assert!((r.loss_ratio - (r.sent - r.received) as f64 / r.sent as f64).abs() < 1e-9);
+    let (sent, received) = fping(&school, 600);
+    let fping_loss = (sent - received) as f64 / sent as f64;
+    assert!((fping_loss - 0.05).abs() <= 0.03, "fping loss {fping_loss}");
+    assert!(
+        (r.loss_ratio - fping_loss).abs() <= 0.04,
+        "agent {} vs fping {fping_loss}",
+        r.loss_ratio
+    );
+    // Replies came back over a veth: fast, and ordered sensibly.
+    let (min, med, max) = (
+        r.rtt_min_seconds.unwrap(),
+        r.rtt_median_seconds.unwrap(),
+        r.rtt_max_seconds.unwrap(),
+    );
+    assert!(min <= med && med <= max && max < 1.0, "{r:?}");
+}
+
+#[test]
+fn link_cut_is_total_loss() {
+    let (school, upstream) = path("pc", 0);
+    upstream.ip(&["link", "set", "swpcb", "down"]);
+    let out = agent_probe(&school, 5, &[]);
+    let r: ProbeResult = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!((r.sent, r.received, r.loss_ratio), (5, 0, 1.0));
+    assert_eq!(r.rtt_median_seconds, None);
+}
+
+#[test]
+fn unprivileged_ping_socket_is_used_without_cap_net_raw() {
+    let (school, _upstream) = path("pu", 0);
+    // Everyone may use ping sockets in this namespace.
+    run(school
+        .command("sysctl")
+        .args(["-q", "-w", "net.ipv4.ping_group_range=0 2147483647"]));
+    let out = agent_probe(
+        &school,
+        5,
+        &[
+            "setpriv",
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+            "--inh-caps=-all",
+            "--bounding-set=-all",
+        ],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let r: ProbeResult = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(r.received, 5, "{r:?}");
+}
+
+#[test]
+fn no_permission_says_how_to_fix_it() {
+    let (school, _upstream) = path("pn", 0);
+    // Nobody may use ping sockets, and the process has no CAP_NET_RAW.
+    run(school
+        .command("sysctl")
+        .args(["-q", "-w", "net.ipv4.ping_group_range=1 0"]));
+    let out = agent_probe(
+        &school,
+        5,
+        &[
+            "setpriv",
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+            "--inh-caps=-all",
+            "--bounding-set=-all",
+        ],
+    );
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("CAP_NET_RAW") && err.contains("ping_group_range"),
+        "{err}"
+    );
+}
