@@ -46,6 +46,11 @@ pub async fn run(
         .with_context(|| format!("opening the report queue in {}", queue_dir.display()))?;
     // Posture checks: with the first report, then every `[security] interval_secs`.
     let mut security = crate::collect::security::Schedule::new(&config.security);
+    // Probes run on their own schedule; each round rides the next report.
+    let collector_host = reqwest::Url::parse(&enrollment.collector)
+        .ok()
+        .and_then(|u| u.host_str().map(|h| h.trim_matches(['[', ']']).to_owned()));
+    let probes = crate::collect::icmp::Rounds::start(&config.probe, collector_host);
     let mut sources = Sources::new(config).context("reading this machine's system information")?;
     let mut shipper = Shipper::new(client, enrollment);
     tracing::info!(
@@ -72,6 +77,7 @@ pub async fn run(
             &mut sources,
             &mut last_inventory,
             &mut security,
+            &probes,
             &shipper,
         )?;
         for _ in 0..3 {
@@ -97,7 +103,7 @@ pub async fn run(
         let backlog = queue.stats().queued > 0;
         tokio::select! {
             _ = ticker.tick() => {
-                make_report(&mut queue, &state, &mut sources, &mut last_inventory, &mut security, &shipper)?;
+                make_report(&mut queue, &state, &mut sources, &mut last_inventory, &mut security, &probes, &shipper)?;
                 // A fresh report goes out now unless the collector asked us
                 // to wait.
                 if shipper.failures_in_a_row == 0 {
@@ -124,6 +130,7 @@ fn make_report(
     sources: &mut Sources,
     last_inventory: &mut Option<[u8; 32]>,
     security: &mut crate::collect::security::Schedule,
+    probes: &crate::collect::icmp::Rounds,
     shipper: &Shipper,
 ) -> anyhow::Result<u64> {
     let seq = queue.last_sequence().max(state.last_sequence()) + 1;
@@ -140,6 +147,7 @@ fn make_report(
     report.errors = errors;
     report.health = Some(health(queue, shipper)?);
     report.security = security.due();
+    report.probes = probes.take();
     let payload = serde_json::to_vec(&report).context("encoding a report")?;
     match queue.append(seq, &payload) {
         Ok(()) => {}

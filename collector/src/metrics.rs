@@ -547,6 +547,49 @@ impl prometheus_client::collector::Collector for FleetCollector {
             per_interface(labelled(), |i| i.tx_bits_per_second / 8.0),
         )?;
 
+        // === probes ===
+        // Per host and target, from the newest round the agent reported.
+        let per_probe = |pick: fn(&schoolwatch_protocol::ProbeResult) -> Option<f64>| {
+            f.hosts.iter().flat_map(move |h| {
+                let labels = host_labels(h);
+                h.probes.iter().filter_map(move |p| {
+                    let mut l = labels.to_vec();
+                    l.push(("target", p.target.clone()));
+                    Some((l, pick(p)?))
+                })
+            })
+        };
+        for (name, help, pick) in [
+            (
+                "schoolwatch_probe_loss_ratio",
+                "Share of ICMP echo requests without a reply in the newest probe round",
+                (|p: &schoolwatch_protocol::ProbeResult| Some(p.loss_ratio))
+                    as fn(&_) -> Option<f64>,
+            ),
+            (
+                "schoolwatch_probe_rtt_median_seconds",
+                "Median round-trip time of the newest probe round",
+                |p| p.rtt_median_seconds,
+            ),
+            (
+                "schoolwatch_probe_rtt_avg_seconds",
+                "Mean round-trip time of the newest probe round",
+                |p| p.rtt_avg_seconds,
+            ),
+            (
+                "schoolwatch_probe_rtt_max_seconds",
+                "Slowest round trip of the newest probe round",
+                |p| p.rtt_max_seconds,
+            ),
+            (
+                "schoolwatch_probe_jitter_seconds",
+                "Mean difference between consecutive round trips of the newest probe round",
+                |p| p.jitter_seconds,
+            ),
+        ] {
+            gauge(&mut e, name, help, per_probe(pick))?;
+        }
+
         // === security ===
         // Unknown results are left out: an alert on `== 0` must not fire
         // for a check the machine could not answer.

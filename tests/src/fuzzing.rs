@@ -79,6 +79,17 @@ pub fn exposition_escaping(data: &[u8]) {
         last_sample: None,
         health: None,
         checks: vec![(name.clone(), schoolwatch_protocol::CheckStatus::Fail)],
+        probes: vec![schoolwatch_protocol::ProbeResult {
+            target: hostname.clone(),
+            sent: 1,
+            received: 1,
+            loss_ratio: 0.0,
+            rtt_min_seconds: Some(0.001),
+            rtt_median_seconds: Some(0.001),
+            rtt_avg_seconds: Some(0.001),
+            rtt_max_seconds: Some(0.001),
+            jitter_seconds: None,
+        }],
     };
     let targets = Targets::default();
     let cov = vec![coverage::school(

@@ -203,3 +203,52 @@ fn no_permission_says_how_to_fix_it() {
         "{err}"
     );
 }
+
+#[test]
+fn run_reports_probes_of_the_collector_to_metrics() {
+    use schoolwatch_tests::agent::TestAgent;
+    use schoolwatch_tests::{ChildGuard, TestCollector, metric};
+    use std::time::{Duration, Instant};
+    let c = TestCollector::start("");
+    let dir = tempfile::tempdir().unwrap();
+    let a = TestAgent::enroll(
+        &c,
+        dir.path(),
+        "t-a",
+        "prober",
+        "[probe]\ninterval_secs = 1\ncount = 3\nspacing_ms = 20\n",
+    );
+    let mut agent = ChildGuard::spawn("agent run", &mut a.command(&["run", "--interval", "300ms"]));
+    let start = Instant::now();
+    let text = loop {
+        agent.assert_running();
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "no probe result reached the collector"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+        let text = c.metrics();
+        if metric(
+            &text,
+            "schoolwatch_probe_loss_ratio",
+            &[("agent_id", &a.id)],
+        )
+        .is_some()
+        {
+            break text;
+        }
+    };
+    // The collector's own host (loopback) answers every echo, fast.
+    let labels = [
+        ("agent_id", a.id.as_str()),
+        ("target", "127.0.0.1"),
+        ("school", "t-a"),
+    ];
+    assert_eq!(
+        metric(&text, "schoolwatch_probe_loss_ratio", &labels),
+        Some(0.0)
+    );
+    let median = metric(&text, "schoolwatch_probe_rtt_median_seconds", &labels).unwrap();
+    assert!(median > 0.0 && median < 0.5, "{median}");
+    assert!(agent.terminate().success());
+}

@@ -158,6 +158,33 @@ fn random_u16() -> u16 {
     u16::from_le_bytes(b)
 }
 
+/// The default IPv4 gateway from the routing table, if any.
+pub fn default_gateway() -> Option<IpAddr> {
+    let table = std::fs::read_to_string("/proc/net/route").ok()?;
+    parse_route_table(&table)
+}
+
+/// The gateway of the default route (destination 0) in `/proc/net/route`
+/// text, whose addresses are little-endian hex.
+pub fn parse_route_table(table: &str) -> Option<IpAddr> {
+    table.lines().skip(1).find_map(|line| {
+        let f: Vec<&str> = line.split_whitespace().collect();
+        if f.len() < 3 || f[1] != "00000000" {
+            return None;
+        }
+        let gw = u32::from_str_radix(f[2], 16).ok()?;
+        (gw != 0).then(|| IpAddr::V4(std::net::Ipv4Addr::from(gw.swap_bytes())))
+    })
+}
+
+/// The `nameserver` addresses of resolv.conf text.
+pub fn parse_resolv_conf(text: &str) -> Vec<IpAddr> {
+    text.lines()
+        .filter_map(|l| l.trim().strip_prefix("nameserver"))
+        .filter_map(|v| v.split_whitespace().next()?.parse().ok())
+        .collect()
+}
+
 /// Resolves a target (an address, or a name) to one address.
 pub async fn resolve(target: &str) -> Option<IpAddr> {
     if let Ok(ip) = target.parse() {
@@ -168,6 +195,107 @@ pub async fn resolve(target: &str) -> Option<IpAddr> {
         .ok()?
         .next()
         .map(|a| a.ip())
+}
+
+/// Probes the configured targets on their own schedule in the background;
+/// each completed round is handed to the next report once.
+pub struct Rounds {
+    latest: std::sync::Arc<std::sync::Mutex<Option<Vec<ProbeResult>>>>,
+    task: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl Rounds {
+    /// Starts probing `targets` per `config`, plus `collector` (a host name
+    /// or address) when configured. Without permission for ICMP it warns
+    /// once with the fix and probes nothing; the agent's other reports go on.
+    pub fn start(config: &crate::config::ProbeConfig, collector: Option<String>) -> Self {
+        let latest = std::sync::Arc::new(std::sync::Mutex::new(None));
+        let mut targets: Vec<String> = Vec::new();
+        if config.collector
+            && let Some(c) = collector
+        {
+            targets.push(c);
+        }
+        if config.gateway
+            && let Some(gw) = default_gateway()
+        {
+            targets.push(gw.to_string());
+        }
+        if config.dns {
+            let conf = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
+            targets.extend(
+                parse_resolv_conf(&conf)
+                    .into_iter()
+                    .map(|ip| ip.to_string()),
+            );
+        }
+        targets.extend(config.targets.iter().cloned());
+        targets.dedup();
+        if targets.is_empty() {
+            return Self { latest, task: None };
+        }
+        let prober = match Prober::new() {
+            Ok(p) => std::sync::Arc::new(p),
+            Err(e) => {
+                tracing::warn!("Probes are off: {e}.");
+                return Self { latest, task: None };
+            }
+        };
+        let cfg = config.clone();
+        let out = latest.clone();
+        let task = tokio::spawn(async move {
+            let mut ticker = tokio::time::interval(cfg.interval);
+            ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                ticker.tick().await;
+                let mut round = tokio::task::JoinSet::new();
+                for (i, t) in targets.iter().enumerate() {
+                    let (prober, t, cfg) = (prober.clone(), t.clone(), cfg.clone());
+                    round.spawn(async move {
+                        let r = match resolve(&t).await {
+                            Some(ip) => {
+                                prober
+                                    .probe(&t, ip, cfg.count, cfg.spacing, cfg.timeout)
+                                    .await
+                            }
+                            None => summarize(&t, cfg.count, &[]),
+                        };
+                        (i, r)
+                    });
+                }
+                let mut results = Vec::with_capacity(targets.len());
+                while let Some(Ok(r)) = round.join_next().await {
+                    results.push(r);
+                }
+                results.sort_by_key(|(i, _)| *i);
+                *out.lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner) =
+                    Some(results.into_iter().map(|(_, r)| r).collect());
+            }
+        });
+        Self {
+            latest,
+            task: Some(task),
+        }
+    }
+
+    /// The newest completed round, once.
+    pub fn take(&self) -> Vec<ProbeResult> {
+        self.latest
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take()
+            .unwrap_or_default()
+    }
+}
+
+impl Drop for Rounds {
+    fn drop(&mut self) {
+        // The probe loop belongs to the runner; it ends with it.
+        if let Some(t) = self.task.take() {
+            t.abort();
+        }
+    }
 }
 
 #[cfg(test)]
@@ -194,6 +322,25 @@ mod tests {
         assert_eq!(r.loss_ratio, 1.0);
         assert_eq!(r.rtt_median_seconds, None);
         assert_eq!(r.jitter_seconds, None);
+    }
+
+    #[test]
+    fn default_route_and_nameservers_parse() {
+        let route = "Iface\tDestination\tGateway \tFlags\nveth0\t0000A8C0\t00000000\t0001\neth0\t00000000\t0102A8C0\t0003\n";
+        assert_eq!(
+            parse_route_table(route),
+            Some("192.168.2.1".parse().unwrap())
+        );
+        assert_eq!(parse_route_table("Iface\tDestination\tGateway\n"), None);
+        let conf =
+            "# comment\nnameserver 192.0.2.53\nsearch example\nnameserver ::1\nnameserver bogus\n";
+        assert_eq!(
+            parse_resolv_conf(conf),
+            vec![
+                "192.0.2.53".parse::<IpAddr>().unwrap(),
+                "::1".parse().unwrap()
+            ]
+        );
     }
 
     #[test]

@@ -173,6 +173,8 @@ pub struct HostState {
     pub health: Option<AgentHealth>,
     /// Security checks from the newest report that had them: (id, status).
     pub checks: Vec<(String, CheckStatus)>,
+    /// ICMP probe results from the newest report that had them.
+    pub probes: Vec<schoolwatch_protocol::ProbeResult>,
 }
 
 /// A security regression: a check that passed on a host and then failed.
@@ -576,6 +578,10 @@ impl Store {
             )?;
             // Back-filled reports are older than what is known: only the
             // newest health counts.
+            let mut probes = tx.prepare_cached(
+                "UPDATE agents SET probes_json = ?2, probes_sequence = ?3
+                 WHERE id = ?1 AND probes_sequence < ?3",
+            )?;
             let mut health = tx.prepare_cached(
                 "UPDATE agents SET health_json = ?2, health_sequence = ?3
                  WHERE id = ?1 AND health_sequence < ?3",
@@ -636,6 +642,13 @@ impl Store {
                         health.execute(params![
                             who.agent_id,
                             serde_json::to_string(h).unwrap_or_default(),
+                            seq
+                        ])?;
+                    }
+                    if !r.probes.is_empty() {
+                        probes.execute(params![
+                            who.agent_id,
+                            serde_json::to_string(&r.probes).unwrap_or_default(),
                             seq
                         ])?;
                     }
@@ -720,7 +733,7 @@ impl Store {
             "SELECT a.id, a.school_id, a.hostname, a.role, a.os, a.cpu_model, a.logical_cores,
                     a.memory_total_bytes, a.disk_total_bytes, a.boot_time_seconds, a.last_seen_ms,
                     a.reports_total, a.last_sequence, a.inventory_json IS NOT NULL, a.last_sample_json,
-                    a.disks_json, a.health_json
+                    a.disks_json, a.health_json, a.probes_json
              FROM agents a JOIN schools s ON s.id = a.school_id
              WHERE a.revoked_ms IS NULL AND s.revoked_ms IS NULL
              ORDER BY a.school_id, a.id",
@@ -746,17 +759,25 @@ impl Store {
                     last_sample: None,
                     health: None,
                     checks: Vec::new(),
+                    probes: Vec::new(),
                 },
                 r.get::<_, String>(3)?,
                 r.get::<_, Option<String>>(14)?,
                 r.get::<_, Option<String>>(15)?,
                 r.get::<_, Option<String>>(16)?,
+                r.get::<_, Option<String>>(17)?,
             ))
         })?;
         let mut checks = Self::checks_by_agent(&conn)?;
         let mut out = Vec::new();
         for row in rows {
-            let (mut h, role, sample, disks, health) = row?;
+            let (mut h, role, sample, disks, health, probes) = row?;
+            if let Some(json) = probes {
+                h.probes = serde_json::from_str(&json).map_err(|e| StoreError::Corrupt {
+                    table: "agents",
+                    detail: format!("probes_json of {}: {e}", h.agent_id),
+                })?;
+            }
             h.checks = checks.remove(&h.agent_id).unwrap_or_default();
             if let Some(json) = health {
                 h.health = Some(

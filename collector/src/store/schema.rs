@@ -82,6 +82,9 @@ const MIGRATIONS: &[&str] = &[
         at_ms INTEGER NOT NULL
      );
      CREATE INDEX check_events_time ON check_events(at_ms)",
+    // 5: the newest ICMP probe results per host.
+    "ALTER TABLE agents ADD COLUMN probes_json TEXT;
+     ALTER TABLE agents ADD COLUMN probes_sequence INTEGER NOT NULL DEFAULT 0",
 ];
 
 /// Brings the database up to the newest schema.
