@@ -3,7 +3,13 @@
 //! The story: a collector (online window 10 s) with the test registry
 //! (t-a, t-b in Pleiku; t-c, t-d in Chư Păh). Four machines report every
 //! second through the real HTTPS ingest: a server and a lab PC at t-a, a
-//! server at t-b, a server at t-c; t-d has no agent. A real Prometheus
+//! server at t-b, a server at t-c; t-d has no agent. Every report carries
+//! a security section: t-a's server passes every check in its first two
+//! reports, then its firewall is off (a regression, and it misses the
+//! baseline); t-b's server has security updates pending all along (misses
+//! the baseline, no regression); t-c's server fails a check outside the
+//! baseline (meets it); t-a's lab PC passes everything; every machine has
+//! one check it cannot answer (unknown). A real Prometheus
 //! scrapes the collector every second and evaluates the shipped recording
 //! and alert rules (copies with every `for:` wait turned from minutes into
 //! seconds) every second; it sends alerts to a real Alertmanager running a
@@ -15,32 +21,54 @@
 //! 2. Every PromQL expression of every dashboard panel, and every template
 //!    variable query, with the variables set to real values of this fleet,
 //!    parses and returns data; legends name labels the series have; tables
-//!    that merge several queries get series without `__name__`.
+//!    that merge several queries get series without `__name__`. The
+//!    security figures the dashboards read are the hand count above:
+//!    compliance per school, district and province, failing machines per
+//!    check, the unknown check counted nowhere, one regression.
 //! 3. t-c stops reporting. SchoolOffline reaches the webhook for the
 //!    Chư Păh office and the department, and for nobody else, within two
 //!    minutes. AgentDown fires for t-c's server too, and Alertmanager holds
 //!    it back (inhibited by SchoolOffline).
 //! 4. t-c reports again: the resolved SchoolOffline arrives. No AgentDown
-//!    ever reached a webhook, firing or resolved, and Pleiku's office heard
-//!    nothing.
+//!    ever reached a webhook, firing or resolved.
+//! 5. FirewallDisabled for t-a's server reached the Pleiku office and the
+//!    department, and nobody else; it is all the Pleiku office heard.
 
-use schoolwatch_protocol::{Inventory, Report, Role, Sample};
+use schoolwatch_protocol::{
+    Check, CheckStatus, Inventory, Report, Role, Sample, Security, Severity,
+};
 use schoolwatch_tests::alertmanager::{
     Alertmanager, Notification, Webhook, alertmanager_config_for_test, describe, shorten_for,
 };
 use schoolwatch_tests::collector::batch_body;
-use schoolwatch_tests::prometheus::{Prometheus, PrometheusOptions};
+use schoolwatch_tests::prometheus::{Prometheus, PrometheusOptions, value};
 use schoolwatch_tests::{TestCollector, agent, workspace_root};
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-/// The school that goes dark, its district's receiver, and a receiver that
-/// must hear nothing.
+/// The school that goes dark and its district's receiver.
 const DARK_SCHOOL: &str = "t-c";
 const DARK_OFFICE: &str = "district-chu-pah";
+/// The machine whose firewall goes off, its school, and its district's
+/// receiver, which must hear about that and nothing else.
+const FIREWALL_OFF_HOST: &str = "a-srv";
+const FIREWALL_OFF_SCHOOL: &str = "t-a";
 const OTHER_OFFICE: &str = "district-pleiku";
+
+/// The checks every machine reports: the baseline of config/targets.toml
+/// and two outside it. `disk_encryption` comes as unknown from everyone.
+const CHECKS: [&str; 8] = [
+    "firewall_active",
+    "endpoint_protection_running",
+    "security_updates_pending",
+    "automatic_updates_enabled",
+    "empty_password_accounts",
+    "extra_uid0_accounts",
+    "ssh_root_login",
+    "ssh_password_authentication",
+];
 
 /// One simulated machine posting through the real ingest path.
 struct Machine {
@@ -50,6 +78,10 @@ struct Machine {
     credential: String,
     inventory: Inventory,
     sequence: Mutex<u64>,
+    /// Checks that fail from the report with this sequence number on
+    /// (they pass before it).
+    failing: &'static [&'static str],
+    failing_from: u64,
 }
 
 fn now_ms() -> u64 {
@@ -73,9 +105,46 @@ fn inventory(base: &Inventory, hostname: &str, role: Role, gib: u64) -> Inventor
 }
 
 impl Machine {
+    /// The security section of report `seq`: every check of [`CHECKS`]
+    /// passes except `failing` from `failing_from` on; disk encryption is
+    /// unknown.
+    fn security(&self, seq: u64) -> Security {
+        let failing = if seq >= self.failing_from {
+            self.failing
+        } else {
+            &[]
+        };
+        let mut checks: Vec<Check> = CHECKS
+            .iter()
+            .map(|id| Check {
+                id: (*id).to_owned(),
+                status: if failing.contains(id) {
+                    CheckStatus::Fail
+                } else {
+                    CheckStatus::Pass
+                },
+                severity: Severity::High,
+                evidence: "test".into(),
+                reason: None,
+            })
+            .collect();
+        checks.push(Check {
+            id: "disk_encryption".into(),
+            status: CheckStatus::Unknown,
+            severity: Severity::Medium,
+            evidence: String::new(),
+            reason: Some("test: cannot tell".into()),
+        });
+        Security {
+            checks,
+            listening: Vec::new(),
+        }
+    }
+
     /// Posts the next report: the inventory on the first, then samples
     /// whose interface counters grow by 125,000 bytes received and 12,500
-    /// sent per report.
+    /// sent per report; a security section in every report (a real agent
+    /// sends one an hour; the collector keeps the newest).
     fn post(&self, c: &TestCollector, sample: &Sample) -> Result<(), String> {
         let mut seq = self.sequence.lock().unwrap();
         *seq += 1;
@@ -83,6 +152,7 @@ impl Machine {
         if *seq == 1 {
             r.inventory = Some(self.inventory.clone());
         }
+        r.security = Some(self.security(*seq));
         let mut s = sample.clone();
         for i in &mut s.interfaces {
             i.rx_bytes += *seq * 125_000;
@@ -126,13 +196,34 @@ fn dashboards_return_data_and_school_offline_alert_is_routed_and_inhibits() {
     )
     .unwrap();
     let machines: Vec<Machine> = [
-        ("t-a", "a-srv", Role::Server, 8),
-        ("t-a", "a-lab1", Role::Lab, 2),
-        ("t-b", "b-srv", Role::Server, 16),
-        ("t-c", "c-srv", Role::Server, 8),
+        (
+            "t-a",
+            "a-srv",
+            Role::Server,
+            8,
+            &["firewall_active"] as &[&str],
+            3,
+        ),
+        ("t-a", "a-lab1", Role::Lab, 2, &[], 1),
+        (
+            "t-b",
+            "b-srv",
+            Role::Server,
+            16,
+            &["security_updates_pending"],
+            1,
+        ),
+        (
+            "t-c",
+            "c-srv",
+            Role::Server,
+            8,
+            &["ssh_password_authentication"],
+            1,
+        ),
     ]
     .into_iter()
-    .map(|(school, hostname, role, gib)| {
+    .map(|(school, hostname, role, gib, failing, failing_from)| {
         let (agent_id, credential) = collector.enroll_as(school, hostname, hostname);
         Machine {
             school,
@@ -141,9 +232,14 @@ fn dashboards_return_data_and_school_offline_alert_is_routed_and_inhibits() {
             credential,
             inventory: inventory(&base, hostname, role, gib),
             sequence: Mutex::new(0),
+            failing,
+            failing_from,
         }
     })
     .collect();
+    assert_eq!(machines[0].hostname, FIREWALL_OFF_HOST);
+    assert_eq!(machines[0].school, FIREWALL_OFF_SCHOOL);
+    let wall_start = now_ms() as f64 / 1000.0;
 
     // The alerting path, with test copies of the shipped files.
     let root = workspace_root();
@@ -235,12 +331,18 @@ fn dashboards_return_data_and_school_offline_alert_is_routed_and_inhibits() {
         ]);
         check_dashboards(&prom, &values);
         eprintln!("dashboards checked after {:?}", test_start.elapsed());
+        check_security_figures(&prom, &machines[0].agent_id, wall_start);
 
-        // Nothing fires while every school reports.
+        // Nothing fires while every school reports, but the firewall.
+        let early: Vec<Notification> = webhook
+            .notifications()
+            .into_iter()
+            .filter(|n| !n.alerts().iter().all(is_firewall_off))
+            .collect();
         assert!(
-            webhook.notifications().is_empty(),
+            early.is_empty(),
             "notifications before any outage: {}",
-            describe(&webhook.notifications())
+            describe(&early)
         );
 
         // === 3. t-c goes dark ===
@@ -335,7 +437,44 @@ fn dashboards_return_data_and_school_offline_alert_is_routed_and_inhibits() {
         );
         no_post_errors();
 
-        // Routing and inhibition over the whole run.
+        // === 5. the firewall that went off, at its district office ===
+        // Its wait is 30 s in the test copy of the rules; the outage above
+        // took longer, so this is normally there already.
+        let firewall = |receiver: &'static str| {
+            move |n: &Notification| {
+                n.receiver() == receiver && n.alerts().iter().any(is_firewall_off)
+            }
+        };
+        let office = webhook.wait_for(
+            "FirewallDisabled for a-srv at the Pleiku office",
+            Duration::from_secs(90),
+            firewall(OTHER_OFFICE),
+        );
+        webhook.wait_for(
+            "FirewallDisabled for a-srv at the department",
+            Duration::from_secs(30),
+            firewall("department"),
+        );
+        let alert = office.alerts().into_iter().find(is_firewall_off).unwrap();
+        assert_eq!(alert["labels"]["district"], "Pleiku", "{alert}");
+        assert_eq!(alert["labels"]["severity"], "warning", "{alert}");
+        assert_eq!(alert["labels"]["role"], "server", "{alert}");
+        assert_eq!(
+            alert["labels"]["name"], "Trường Tiểu học A, Pleiku",
+            "{alert}"
+        );
+        assert!(
+            alert["annotations"]["summary"]
+                .as_str()
+                .is_some_and(|t| t.contains(FIREWALL_OFF_HOST)),
+            "{alert}"
+        );
+
+        // Routing and inhibition over the whole run: SchoolOffline for the
+        // dark school at its office and the department, FirewallDisabled
+        // for the one machine at its office and the department, nothing
+        // else (no AgentDown, which was inhibited; no alert about a check
+        // that is not failing or not alerted on).
         let all = webhook.notifications();
         eprintln!("notifications:{}", describe(&all));
         for n in &all {
@@ -344,25 +483,147 @@ fn dashboards_return_data_and_school_offline_alert_is_routed_and_inhibits() {
                 format!("/{}", n.receiver()),
                 "each receiver has its own webhook"
             );
-            assert!(
-                n.receiver() == "department" || n.receiver() == DARK_OFFICE,
-                "{} heard about something: {}",
-                n.receiver(),
-                describe(std::slice::from_ref(n))
-            );
             for a in n.alerts() {
-                assert_eq!(a["labels"]["school"], DARK_SCHOOL, "{a}");
-                assert_ne!(
-                    a["labels"]["alertname"],
-                    "AgentDown",
-                    "an inhibited AgentDown went out: {}",
+                let (school, office) = match a["labels"]["alertname"].as_str() {
+                    Some("SchoolOffline") => (DARK_SCHOOL, DARK_OFFICE),
+                    Some("FirewallDisabled") if is_firewall_off(&a) => {
+                        (FIREWALL_OFF_SCHOOL, OTHER_OFFICE)
+                    }
+                    _ => panic!(
+                        "an unexpected alert went out (an inhibited AgentDown?): {a}\n{}",
+                        describe(std::slice::from_ref(n))
+                    ),
+                };
+                assert_eq!(a["labels"]["school"], school, "{a}");
+                assert!(
+                    n.receiver() == "department" || n.receiver() == office,
+                    "{} heard about something: {}",
+                    n.receiver(),
                     describe(std::slice::from_ref(n))
                 );
             }
         }
-        assert!(!all.iter().any(|n| n.receiver() == OTHER_OFFICE));
     });
     eprintln!("test took {:?}", test_start.elapsed());
+}
+
+/// Whether `alert` (as a webhook carries it) is FirewallDisabled for the
+/// machine whose firewall the test switched off.
+fn is_firewall_off(alert: &serde_json::Value) -> bool {
+    alert["labels"]["alertname"] == "FirewallDisabled"
+        && alert["labels"]["host"] == FIREWALL_OFF_HOST
+        && alert["labels"]["school"] == FIREWALL_OFF_SCHOOL
+}
+
+/// The series of `expr` as (the value of `label`, value), sorted.
+fn by_label(prom: &Prometheus, expr: &str, label: &str) -> Vec<(String, f64)> {
+    let mut v: Vec<(String, f64)> = prom
+        .query(expr)
+        .iter()
+        .map(|s| {
+            (
+                s["metric"][label].as_str().unwrap_or("").to_owned(),
+                value(s),
+            )
+        })
+        .collect();
+    v.sort_by(|a, b| a.0.cmp(&b.0));
+    v
+}
+
+/// A query, the label that tells its series apart, and the (label value,
+/// value) pairs it must return.
+type Figure<'a> = (&'a str, &'a str, &'a [(&'a str, f64)]);
+
+/// The security figures the dashboards read, against the hand count of
+/// the fleet (see the top of this file): they settle within 30 s of the
+/// firewall going off, and stay.
+fn check_security_figures(prom: &Prometheus, firewall_agent: &str, wall_start: f64) {
+    let every_check: Vec<(&str, f64)> = CHECKS.iter().map(|c| (*c, 1.0)).collect();
+    let expected: [Figure; 8] = [
+        // Meeting the baseline: t-a 1 of 2 (the lab PC), t-b 0 of 1,
+        // t-c 1 of 1 (a failing check outside the baseline does not count).
+        (
+            "school:schoolwatch_host_security_baseline_met:ratio",
+            "school",
+            &[("t-a", 0.5), ("t-b", 0.0), ("t-c", 1.0)],
+        ),
+        (
+            "schoolwatch_district_machines_security_baseline_met / schoolwatch_district_machines_security_reporting",
+            "district",
+            &[("Chư Păh", 1.0), ("Pleiku", 1.0 / 3.0)],
+        ),
+        (
+            "schoolwatch_province_machines_security_baseline_met / schoolwatch_province_machines_security_reporting",
+            "district",
+            &[("", 0.5)],
+        ),
+        // Failing machines per check, and machines with a result (the
+        // unknown disk_encryption has none).
+        (
+            "check:schoolwatch_host_check_failed:sum > 0",
+            "check",
+            &[
+                ("firewall_active", 1.0),
+                ("security_updates_pending", 1.0),
+                ("ssh_password_authentication", 1.0),
+            ],
+        ),
+        (
+            "district_check:schoolwatch_host_check_failed:sum{check=\"firewall_active\"}",
+            "district",
+            &[("Chư Păh", 0.0), ("Pleiku", 1.0)],
+        ),
+        (
+            "count by (check) (check:schoolwatch_host_check_passed:count == 4)",
+            "check",
+            &every_check,
+        ),
+        (
+            "count(schoolwatch_host_check_passed{check=\"disk_encryption\"}) or vector(0)",
+            "check",
+            &[("", 0.0)],
+        ),
+        // One regression: a-srv's firewall, not b-srv's updates (they never
+        // passed).
+        (
+            "count by (host, check) (schoolwatch_host_check_regression_timestamp_seconds)",
+            "check",
+            &[("firewall_active", 1.0)],
+        ),
+    ];
+    let deadline = Instant::now() + Duration::from_secs(30);
+    for (expr, label, want) in expected {
+        let mut want = want.to_vec();
+        want.sort_by(|a, b| a.0.cmp(b.0));
+        loop {
+            let got = by_label(prom, expr, label);
+            let same = got.len() == want.len()
+                && got
+                    .iter()
+                    .zip(&want)
+                    .all(|(g, w)| g.0 == w.0 && (g.1 - w.1).abs() < 1e-9);
+            if same {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{expr}: got {got:?}, want {want:?}"
+            );
+            std::thread::sleep(Duration::from_millis(500));
+        }
+    }
+    let at = prom.query(&format!(
+        "schoolwatch_host_check_regression_timestamp_seconds{{agent_id=\"{firewall_agent}\", check=\"firewall_active\", host=\"{FIREWALL_OFF_HOST}\"}}"
+    ));
+    assert_eq!(at.len(), 1, "{at:?}");
+    let at = value(&at[0]);
+    let now = now_ms() as f64 / 1000.0;
+    assert!(
+        wall_start <= at && at <= now,
+        "the regression at {at} is not between the test's start {wall_start} and now {now}"
+    );
+    eprintln!("security figures match the hand count");
 }
 
 /// Every shipped rule is loaded and has been evaluated without error;
@@ -473,7 +734,11 @@ fn check_dashboards(prom: &Prometheus, values: &BTreeMap<&str, String>) {
         .filter(|p| p.extension().is_some_and(|e| e == "json"))
         .collect();
     files.sort();
-    assert!(files.len() >= 5, "{files:?}");
+    assert!(files.len() >= 6, "{files:?}");
+    assert!(
+        files.iter().any(|p| p.ends_with("security.json")),
+        "{files:?}"
+    );
     for path in files {
         let file = path.file_name().unwrap().to_string_lossy().into_owned();
         let d: serde_json::Value =

@@ -289,6 +289,7 @@ fn dashboards_are_current_grafana_json_on_the_provisioned_datasource() {
         "schoolwatch-school",
         "schoolwatch-host",
         "schoolwatch-equipment",
+        "schoolwatch-security",
     ];
     for (file, d) in dashboards() {
         let schema = d["schemaVersion"].as_u64().unwrap_or(0);
@@ -358,8 +359,9 @@ fn dashboards_are_current_grafana_json_on_the_provisioned_datasource() {
 }
 
 /// Every `/d/<uid>` link leads to a dashboard here and sets only variables
-/// that dashboard has; every `$variable` a query uses is defined; and the
-/// drill-down chain province → district → school → host exists.
+/// that dashboard has; every `$variable` a query uses is defined; the
+/// drill-down chain province → district → school → host exists, and so do
+/// the links to and from the security dashboard.
 #[test]
 fn dashboard_links_and_variables_hold_together() {
     let all = dashboards();
@@ -427,10 +429,120 @@ fn dashboard_links_and_variables_hold_together() {
         ("schoolwatch-province", "schoolwatch-district"),
         ("schoolwatch-district", "schoolwatch-school"),
         ("schoolwatch-school", "schoolwatch-host"),
+        // Security compliance is reached from every level and leads back
+        // down to the district, the school and the machine.
+        ("schoolwatch-province", "schoolwatch-security"),
+        ("schoolwatch-district", "schoolwatch-security"),
+        ("schoolwatch-school", "schoolwatch-security"),
+        ("schoolwatch-host", "schoolwatch-security"),
+        ("schoolwatch-security", "schoolwatch-district"),
+        ("schoolwatch-security", "schoolwatch-school"),
+        ("schoolwatch-security", "schoolwatch-host"),
     ] {
         assert!(
             edges.contains(&(a.to_owned(), b.to_owned())),
             "no link from {a} to {b}: {edges:?}"
         );
     }
+}
+
+/// What a query shows, as far as its unit goes: a point in time in
+/// milliseconds (a `_timestamp_seconds` metric times 1000, Grafana's unit
+/// for dates) or a share from 0 to 1 (a division, or a `ratio` metric or
+/// recording rule). What follows ` and ` only picks series, so
+/// `count and on (school) bottomk(50, x_ratio)` is a count.
+fn shown_kind(expr: &str) -> Option<&'static str> {
+    let shown = expr.split(" and ").next().unwrap_or(expr);
+    if shown.contains("_timestamp_seconds") && shown.contains("* 1000") {
+        Some("time")
+    } else if shown.contains(" / ") || shown.contains("_ratio") || shown.contains(":ratio") {
+        Some("share")
+    } else {
+        None
+    }
+}
+
+/// Whether `unit` (a Grafana unit id) shows values of `kind`.
+fn unit_fits(kind: &str, unit: &str) -> bool {
+    match kind {
+        "time" => unit.starts_with("dateTime"),
+        "share" => unit == "percentunit",
+        _ => true,
+    }
+}
+
+/// Shares are shown as percentages of 1 (`percentunit`, and 0 to 1 on
+/// bar gauges and graphs), points in time as dates, both on whole panels
+/// and on table columns (the column a query's value becomes after the
+/// table's `organize` renaming).
+#[test]
+fn dashboard_units_fit_what_the_queries_show() {
+    let mut checked = 0;
+    for (file, d) in dashboards() {
+        for p in panels(&d) {
+            let title = p["title"].as_str().unwrap_or("");
+            let targets = p["targets"].as_array().cloned().unwrap_or_default();
+            if p["type"] == "table" {
+                let organize = p["transformations"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .find(|t| t["id"] == "organize")
+                    .map(|t| t["options"].clone())
+                    .unwrap_or_default();
+                for t in &targets {
+                    let Some(kind) = shown_kind(t["expr"].as_str().unwrap()) else {
+                        continue;
+                    };
+                    let field = if targets.len() == 1 {
+                        "Value".to_owned()
+                    } else {
+                        format!("Value #{}", t["refId"].as_str().unwrap())
+                    };
+                    if organize["excludeByName"][&field] == true {
+                        continue;
+                    }
+                    let column = organize["renameByName"][&field]
+                        .as_str()
+                        .unwrap_or(&field)
+                        .to_owned();
+                    let unit = p["fieldConfig"]["overrides"]
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                        .filter(|o| o["matcher"]["options"] == column.as_str())
+                        .flat_map(|o| o["properties"].as_array().cloned().unwrap_or_default())
+                        .find(|prop| prop["id"] == "unit")
+                        .and_then(|prop| prop["value"].as_str().map(str::to_owned))
+                        .unwrap_or_default();
+                    assert!(
+                        unit_fits(kind, &unit),
+                        "{file}: {title}: column {column} shows a {kind} with unit {unit:?}"
+                    );
+                    checked += 1;
+                }
+            } else {
+                let defaults = &p["fieldConfig"]["defaults"];
+                let unit = defaults["unit"].as_str().unwrap_or("");
+                for t in &targets {
+                    let Some(kind) = shown_kind(t["expr"].as_str().unwrap()) else {
+                        continue;
+                    };
+                    assert!(
+                        unit_fits(kind, unit),
+                        "{file}: {title}: shows a {kind} with unit {unit:?}"
+                    );
+                    if kind == "share" && (p["type"] == "bargauge" || p["type"] == "timeseries") {
+                        assert!(
+                            defaults["min"] == 0 && defaults["max"] == 1,
+                            "{file}: {title}: a share from 0 to 1 on a {} needs min 0 and max 1",
+                            p["type"]
+                        );
+                    }
+                    checked += 1;
+                }
+            }
+        }
+    }
+    assert!(checked > 30, "only {checked} shares and dates found");
 }
