@@ -252,3 +252,137 @@ fn run_reports_probes_of_the_collector_to_metrics() {
     assert!(median > 0.0 && median < 0.5, "{median}");
     assert!(agent.terminate().success());
 }
+
+/// fping's per-probe round trips to `target` (`-C`), `None` for a loss.
+fn fping_each(ns: &Netns, target: &str, count: u32) -> Vec<Option<f64>> {
+    require("fping", "fping");
+    let out = ns
+        .command("fping")
+        .args([
+            "-q",
+            "-C",
+            &count.to_string(),
+            "-p",
+            "10",
+            "-t",
+            "1000",
+            target,
+        ])
+        .output()
+        .unwrap();
+    // "10.207.0.2 : 80.12 79.88 - 81.03 ..." (milliseconds) on stderr.
+    let text = String::from_utf8_lossy(&out.stderr);
+    let values = text.split(" : ").nth(1).expect("fping -C output");
+    values
+        .split_whitespace()
+        .map(|v| v.parse::<f64>().ok().map(|ms| ms / 1000.0))
+        .collect()
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    let n = v.len();
+    if n % 2 == 1 {
+        v[n / 2]
+    } else {
+        (v[n / 2 - 1] + v[n / 2]) / 2.0
+    }
+}
+
+#[test]
+fn delay_jitter_and_loss_through_a_tun_relay_match_fping() {
+    use schoolwatch_tests::ChildGuard;
+    use std::io::BufRead;
+    let a = Netns::new("rl-a");
+    let b = Netns::new("rl-b");
+    let tag = std::process::id() % 100_000;
+    let (ta, tb) = (format!("swra{tag}"), format!("swrb{tag}"));
+    // 40 ms ± 5 ms each way: 80 ms ± 10 ms round trip; 5 % of requests lost.
+    let mut relay = ChildGuard::spawn_piped(
+        "tun_relay",
+        std::process::Command::new(bin("tun_relay")).args([&ta, &tb, "40", "5", "5"]),
+    );
+    let mut ready = String::new();
+    std::io::BufReader::new(relay.take_stdout())
+        .read_line(&mut ready)
+        .unwrap();
+    assert_eq!(ready.trim(), "ready");
+    run(std::process::Command::new("ip").args(["link", "set", &ta, "netns", a.name()]));
+    run(std::process::Command::new("ip").args(["link", "set", &tb, "netns", b.name()]));
+    a.ip(&[
+        "addr",
+        "add",
+        "10.207.0.1",
+        "peer",
+        "10.207.0.2",
+        "dev",
+        &ta,
+    ]);
+    a.ip(&["link", "set", &ta, "up"]);
+    b.ip(&[
+        "addr",
+        "add",
+        "10.207.0.2",
+        "peer",
+        "10.207.0.1",
+        "dev",
+        &tb,
+    ]);
+    b.ip(&["link", "set", &tb, "up"]);
+
+    // First make sure the relay shapes what it claims, with fping.
+    let fp = fping_each(&a, "10.207.0.2", 500);
+    assert_eq!(fp.len(), 500);
+    let fp_rtts: Vec<f64> = fp.iter().flatten().copied().collect();
+    let fp_loss = 1.0 - fp_rtts.len() as f64 / 500.0;
+    let fp_median = median(fp_rtts);
+    assert!(
+        (fp_median - 0.080).abs() <= 0.008,
+        "fping median {fp_median}"
+    );
+    assert!((fp_loss - 0.05).abs() <= 0.03, "fping loss {fp_loss}");
+
+    // Then the agent on the same path.
+    let agent = bin("schoolwatch-agent");
+    let out = a
+        .command(agent.to_str().unwrap())
+        .args(agent_args(&[
+            "probe",
+            "--json",
+            "--count",
+            "500",
+            "--interval",
+            "10ms",
+            "--timeout",
+            "1s",
+            "10.207.0.2",
+        ]))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let r: ProbeResult = serde_json::from_slice(&out.stdout).unwrap();
+    let med = r.rtt_median_seconds.unwrap();
+    assert!((med - 0.080).abs() <= 0.008, "agent median {med}");
+    assert!(
+        (med - fp_median).abs() <= 0.1 * fp_median,
+        "agent {med} vs fping {fp_median}"
+    );
+    assert!(
+        (r.loss_ratio - 0.05).abs() <= 0.03,
+        "agent loss {}",
+        r.loss_ratio
+    );
+    // Jitter: consecutive round trips differ by the relay's spread.
+    let jitter = r.jitter_seconds.unwrap();
+    assert!(jitter > 0.001 && jitter < 0.010, "jitter {jitter}");
+    let (min, max) = (r.rtt_min_seconds.unwrap(), r.rtt_max_seconds.unwrap());
+    // 80 ms ± 10 ms, with room for a busy machine's timer delays.
+    assert!(
+        min >= 0.068 && max <= 0.200,
+        "{min}..{max} outside 80 ms ± 10 ms"
+    );
+}
