@@ -305,3 +305,45 @@ pub async fn probe(
     }
     Ok(())
 }
+
+/// `speedtest`: one throughput test against the enrolled collector.
+pub async fn speedtest(
+    config: &Config,
+    state: &crate::ship::StateDir,
+    download_bytes: u64,
+    upload_bytes: u64,
+    json: bool,
+    out: &mut impl Write,
+) -> anyhow::Result<()> {
+    let max = schoolwatch_protocol::api::SPEEDTEST_MAX_BYTES;
+    anyhow::ensure!(
+        (1..=max).contains(&download_bytes) && (1..=max).contains(&upload_bytes),
+        "--download-bytes and --upload-bytes must be 1 to {max}"
+    );
+    let enrollment = state.load()?;
+    let client =
+        crate::ship::Client::new(&enrollment.collector, state.ca().as_deref(), &config.tls)?;
+    let t = crate::collect::throughput::measure(
+        &client,
+        &enrollment.credential,
+        download_bytes,
+        upload_bytes,
+    )
+    .await?;
+    if json {
+        serde_json::to_writer(&mut *out, &t)?;
+        writeln!(out)?;
+    } else {
+        writeln!(
+            out,
+            "download {} ({} in {:.1} s)\nupload   {} ({} in {:.1} s)",
+            bits_per_second(t.download_bytes_per_second * 8.0),
+            bytes(t.download_bytes),
+            t.download_bytes as f64 / t.download_bytes_per_second.max(1.0),
+            bits_per_second(t.upload_bytes_per_second * 8.0),
+            bytes(t.upload_bytes),
+            t.upload_bytes as f64 / t.upload_bytes_per_second.max(1.0),
+        )?;
+    }
+    Ok(())
+}

@@ -53,6 +53,8 @@ pub struct Config {
     pub security: SecurityConfig,
     /// ICMP probes made with every report.
     pub probe: ProbeConfig,
+    /// The throughput test.
+    pub throughput: crate::collect::throughput::ThroughputConfig,
 }
 
 /// Settings of the ICMP probes (`[probe]`).
@@ -144,6 +146,67 @@ pub struct RawConfig {
     security: RawSecurity,
     #[serde(default)]
     probe: RawProbe,
+    #[serde(default)]
+    throughput: RawThroughput,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawThroughput {
+    #[serde(default)]
+    enabled: bool,
+    #[serde(default = "default_every_hours")]
+    interval_hours: u64,
+    #[serde(default = "default_window_start")]
+    window_start_hour: u8,
+    #[serde(default = "default_window_end")]
+    window_end_hour: u8,
+    #[serde(default = "default_utc_offset")]
+    utc_offset_hours: i8,
+    #[serde(default = "default_download_bytes")]
+    download_bytes: u64,
+    #[serde(default = "default_upload_bytes")]
+    upload_bytes: u64,
+    #[serde(default = "default_monthly_cap")]
+    monthly_cap_bytes: u64,
+}
+
+impl Default for RawThroughput {
+    fn default() -> Self {
+        let d = crate::collect::throughput::ThroughputConfig::default();
+        Self {
+            enabled: d.enabled,
+            interval_hours: d.every.as_secs() / 3600,
+            window_start_hour: d.window.0,
+            window_end_hour: d.window.1,
+            utc_offset_hours: d.utc_offset_hours,
+            download_bytes: d.download_bytes,
+            upload_bytes: d.upload_bytes,
+            monthly_cap_bytes: d.monthly_cap_bytes,
+        }
+    }
+}
+
+fn default_every_hours() -> u64 {
+    RawThroughput::default().interval_hours
+}
+fn default_window_start() -> u8 {
+    RawThroughput::default().window_start_hour
+}
+fn default_window_end() -> u8 {
+    RawThroughput::default().window_end_hour
+}
+fn default_utc_offset() -> i8 {
+    RawThroughput::default().utc_offset_hours
+}
+fn default_download_bytes() -> u64 {
+    RawThroughput::default().download_bytes
+}
+fn default_upload_bytes() -> u64 {
+    RawThroughput::default().upload_bytes
+}
+fn default_monthly_cap() -> u64 {
+    RawThroughput::default().monthly_cap_bytes
 }
 
 /// Off by default except the collector: nothing is probed that nobody asked
@@ -335,6 +398,22 @@ impl TryFrom<RawConfig> for Config {
                 None
             }
         };
+        let t = &raw.throughput;
+        if t.window_start_hour > 23 || t.window_end_hour > 24 {
+            problems.push("keys `throughput.window_start_hour`/`window_end_hour`: hours are 0 to 23 (end may be 24)".to_owned());
+        }
+        if !(-12..=14).contains(&t.utc_offset_hours) {
+            problems.push(format!("key `throughput.utc_offset_hours`: {} is not a time zone; use -12 to 14 (Vietnam is 7)", t.utc_offset_hours));
+        }
+        let max = schoolwatch_protocol::api::SPEEDTEST_MAX_BYTES;
+        if !(1..=max).contains(&t.download_bytes) || !(1..=max).contains(&t.upload_bytes) {
+            problems.push(format!(
+                "keys `throughput.download_bytes`/`upload_bytes`: use 1 to {max} bytes"
+            ));
+        }
+        if t.interval_hours == 0 {
+            problems.push("key `throughput.interval_hours`: must be at least 1".to_owned());
+        }
         if !(1..=100).contains(&raw.probe.count) {
             problems.push(format!(
                 "key `probe.count`: {} is out of range; use 1 to 100 echo requests per target",
@@ -363,6 +442,18 @@ impl TryFrom<RawConfig> for Config {
                 fsync: raw.queue.fsync,
             },
             role: raw.agent.role,
+            throughput: crate::collect::throughput::ThroughputConfig {
+                enabled: raw.throughput.enabled,
+                every: Duration::from_secs(raw.throughput.interval_hours * 3600),
+                window: (
+                    raw.throughput.window_start_hour,
+                    raw.throughput.window_end_hour,
+                ),
+                utc_offset_hours: raw.throughput.utc_offset_hours,
+                download_bytes: raw.throughput.download_bytes,
+                upload_bytes: raw.throughput.upload_bytes,
+                monthly_cap_bytes: raw.throughput.monthly_cap_bytes,
+            },
             probe: ProbeConfig {
                 collector: raw.probe.collector,
                 gateway: raw.probe.gateway,

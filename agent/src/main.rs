@@ -67,6 +67,18 @@ enum Command {
         #[arg(long, default_value = "/", value_parser = existing_dir)]
         root: PathBuf,
     },
+    /// Measure download and upload throughput to the enrolled collector once.
+    Speedtest {
+        /// Bytes to download.
+        #[arg(long, default_value_t = 10_000_000)]
+        download_bytes: u64,
+        /// Bytes to upload.
+        #[arg(long, default_value_t = 2_000_000)]
+        upload_bytes: u64,
+        /// The protocol's throughput section as JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Probe targets with ICMP echo once: loss, round-trip times, jitter.
     Probe {
         /// Echo requests per target.
@@ -140,6 +152,18 @@ fn run(command: Command, config: config::Config, state: PathBuf) -> anyhow::Resu
     let mut stdout = std::io::stdout().lock();
     let state = schoolwatch_agent::ship::StateDir::new(state);
     match command {
+        Command::Speedtest {
+            download_bytes,
+            upload_bytes,
+            json,
+        } => runtime()?.block_on(commands::speedtest(
+            &config,
+            &state,
+            download_bytes,
+            upload_bytes,
+            json,
+            &mut stdout,
+        )),
         Command::Probe {
             count,
             interval,

@@ -44,13 +44,19 @@ pub async fn run(
     let queue_dir = state.path().join("queue");
     let mut queue = Queue::open(&queue_dir, config.queue, state.last_sequence())
         .with_context(|| format!("opening the report queue in {}", queue_dir.display()))?;
-    // Posture checks: with the first report, then every `[security] interval_secs`.
-    let mut security = crate::collect::security::Schedule::new(&config.security);
-    // Probes run on their own schedule; each round rides the next report.
+    // Posture checks (at start, then every `[security] interval_secs`) and
+    // probe rounds run on their own schedules; each result rides the next
+    // report.
     let collector_host = reqwest::Url::parse(&enrollment.collector)
         .ok()
         .and_then(|u| u.host_str().map(|h| h.trim_matches(['[', ']']).to_owned()));
-    let probes = crate::collect::icmp::Rounds::start(&config.probe, collector_host);
+    let mut extras = Extras {
+        security: crate::collect::security::Background::start(&config.security),
+        probes: crate::collect::icmp::Rounds::start(&config.probe, collector_host),
+        throughput: None,
+    };
+    let mut throughput =
+        crate::collect::throughput::Schedule::new(config.throughput.clone(), state.path());
     let mut sources = Sources::new(config).context("reading this machine's system information")?;
     let mut shipper = Shipper::new(client, enrollment);
     tracing::info!(
@@ -76,8 +82,7 @@ pub async fn run(
             &state,
             &mut sources,
             &mut last_inventory,
-            &mut security,
-            &probes,
+            &mut extras,
             &shipper,
         )?;
         for _ in 0..3 {
@@ -103,7 +108,22 @@ pub async fn run(
         let backlog = queue.stats().queued > 0;
         tokio::select! {
             _ = ticker.tick() => {
-                make_report(&mut queue, &state, &mut sources, &mut last_inventory, &mut security, &probes, &shipper)?;
+                if throughput.due(now_ms()) {
+                    let c = throughput.config().clone();
+                    match crate::collect::throughput::measure(&shipper.client, &shipper.enrollment.credential, c.download_bytes, c.upload_bytes).await {
+                        Ok(t) => {
+                            throughput.record(now_ms(), t.download_bytes + t.upload_bytes);
+                            tracing::info!(down = t.download_bytes_per_second * 8.0, up = t.upload_bytes_per_second * 8.0, "Throughput measured (bits/s).");
+                            extras.throughput = Some(t);
+                        }
+                        Err(e) => {
+                            // Counted against the day: a failing link is not retried every tick.
+                            throughput.record(now_ms(), 0);
+                            tracing::warn!("Throughput test failed: {e:#}.");
+                        }
+                    }
+                }
+                make_report(&mut queue, &state, &mut sources, &mut last_inventory, &mut extras, &shipper)?;
                 // A fresh report goes out now unless the collector asked us
                 // to wait.
                 if shipper.failures_in_a_row == 0 {
@@ -123,14 +143,22 @@ pub async fn run(
     Ok(())
 }
 
+/// What runs beside sampling, on its own schedule, and rides the next
+/// report when it has something: posture checks, probe rounds, a
+/// throughput test.
+struct Extras {
+    security: crate::collect::security::Background,
+    probes: crate::collect::icmp::Rounds,
+    throughput: Option<schoolwatch_protocol::Throughput>,
+}
+
 /// Samples, builds the next report and appends it; returns its sequence.
 fn make_report(
     queue: &mut Queue,
     state: &StateDir,
     sources: &mut Sources,
     last_inventory: &mut Option<[u8; 32]>,
-    security: &mut crate::collect::security::Schedule,
-    probes: &crate::collect::icmp::Rounds,
+    extras: &mut Extras,
     shipper: &Shipper,
 ) -> anyhow::Result<u64> {
     let seq = queue.last_sequence().max(state.last_sequence()) + 1;
@@ -146,8 +174,9 @@ fn make_report(
     report.sample = Some(sources.sample());
     report.errors = errors;
     report.health = Some(health(queue, shipper)?);
-    report.security = security.due();
-    report.probes = probes.take();
+    report.security = extras.security.take();
+    report.probes = extras.probes.take();
+    report.throughput = extras.throughput.take();
     let payload = serde_json::to_vec(&report).context("encoding a report")?;
     match queue.append(seq, &payload) {
         Ok(()) => {}

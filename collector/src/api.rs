@@ -22,6 +22,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use schoolwatch_protocol::api::{
     Ack, ENROLL_PATH, EnrollRequest, EnrollResponse, ErrorBody, REPORTS_PATH,
+    SPEEDTEST_DOWNLOAD_PATH, SPEEDTEST_UPLOAD_PATH,
 };
 use schoolwatch_protocol::{DecodeError, Limits, decode_batch};
 use std::sync::Arc;
@@ -50,6 +51,8 @@ pub fn router(state: Arc<AppState>) -> Router {
     Router::new()
         .route(ENROLL_PATH, post(enroll))
         .route(REPORTS_PATH, post(reports))
+        .route(SPEEDTEST_DOWNLOAD_PATH, get(crate::speedtest::download))
+        .route(SPEEDTEST_UPLOAD_PATH, post(crate::speedtest::upload))
         .route("/metrics", get(metrics))
         .route("/healthz", get(healthz))
         .with_state(state)
@@ -286,7 +289,11 @@ async fn authenticate(st: &AppState, headers: &HeaderMap) -> Result<Identity, Re
         .ok_or_else(|| unauthorized("unknown or revoked credential; re-enroll the agent"))
 }
 
-async fn reports_inner(st: &AppState, headers: &HeaderMap, body: Body) -> Result<Ack, Refusal> {
+/// Authenticates and charges the request to the credential's budget.
+async fn authenticate_within_budget(
+    st: &AppState,
+    headers: &HeaderMap,
+) -> Result<Identity, Refusal> {
     let who = authenticate(st, headers).await?;
     if let Err(wait) = st.rate.check(&who.agent_id) {
         let secs = wait.as_secs().max(1);
@@ -298,6 +305,19 @@ async fn reports_inner(st: &AppState, headers: &HeaderMap, body: Body) -> Result
         r.retry_after = Some(secs);
         return Err(r);
     }
+    Ok(who)
+}
+
+/// For other routes that need an agent (the throughput test): the same
+/// authentication, budget and counted refusals as report ingest.
+pub(crate) async fn admit(st: &AppState, headers: &HeaderMap) -> Result<Identity, Response> {
+    authenticate_within_budget(st, headers)
+        .await
+        .map_err(|r| r.into_response(&st.metrics))
+}
+
+async fn reports_inner(st: &AppState, headers: &HeaderMap, body: Body) -> Result<Ack, Refusal> {
+    let who = authenticate_within_budget(st, headers).await?;
     require_json(headers)?;
     let bytes = read_body(&st.limits, headers, body).await?;
     let reports = decode_batch(&bytes, &Limits::DEFAULT, st.limits.max_reports_per_batch).map_err(|e| {
@@ -342,12 +362,9 @@ async fn metrics(State(st): State<Arc<AppState>>, headers: HeaderMap) -> Respons
     match blocking(move || Fleet::load(&store, &targets, window, now_ms())).await {
         Ok(fleet) => {
             let window_ms = i64::try_from(window.as_millis()).unwrap_or(i64::MAX);
-            let (content_type, text) = st.metrics.encode(
-                Arc::new(fleet),
-                window_ms,
-                &st.targets.security.baseline,
-                openmetrics,
-            );
+            let (content_type, text) =
+                st.metrics
+                    .encode(Arc::new(fleet), window_ms, &st.targets, openmetrics);
             ([(header::CONTENT_TYPE, content_type)], text).into_response()
         }
         Err(e) => e.into_response(&st.metrics),

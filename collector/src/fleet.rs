@@ -83,7 +83,9 @@ impl Fleet {
                         .any(|h| is_online(h.last_seen_ms, now_ms, window_ms)),
                     availability_24h: day.get(&s.id).and_then(|a| a.share()),
                     availability_7d: week.get(&s.id).and_then(|a| a.share()),
-                    measured_download_mbps: None,
+                    // The school's newest test, whichever machine ran it.
+                    measured_download_mbps: newest_throughput(own)
+                        .map(|t| t.download_bytes_per_second * 8.0 / 1e6),
                 };
                 coverage::school(&facts, targets)
             })
@@ -103,6 +105,16 @@ impl Fleet {
             province,
         })
     }
+}
+
+/// The newest throughput test among `hosts`.
+pub fn newest_throughput<'a>(
+    hosts: &[&'a HostState],
+) -> Option<&'a schoolwatch_protocol::Throughput> {
+    hosts
+        .iter()
+        .filter_map(|h| h.throughput.as_ref())
+        .max_by_key(|t| t.measured_at_ms)
 }
 
 /// Whether a report received at `last_seen_ms` is recent enough.

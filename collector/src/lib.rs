@@ -27,6 +27,7 @@ pub mod metrics;
 pub mod ratelimit;
 pub mod registry;
 pub mod serve;
+pub mod speedtest;
 pub mod store;
 pub mod targets;
 pub mod tls;

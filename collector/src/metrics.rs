@@ -166,7 +166,7 @@ impl Metrics {
         &self,
         fleet: Arc<Fleet>,
         online_window_ms: i64,
-        baseline: &[String],
+        targets: &crate::targets::Targets,
         openmetrics: bool,
     ) -> (&'static str, String) {
         use prometheus_client::encoding::{prometheus_text, text};
@@ -174,7 +174,8 @@ impl Metrics {
         fleet_registry.register_collector(Box::new(FleetCollector {
             fleet,
             online_window_ms,
-            baseline: baseline.to_vec(),
+            baseline: targets.security.baseline.clone(),
+            min_download_mbps: targets.link.min_download_mbps,
         }));
         let mut out = String::new();
         // Writing to a String cannot fail.
@@ -200,6 +201,8 @@ struct FleetCollector {
     online_window_ms: i64,
     /// The security baseline's check ids.
     baseline: Vec<String>,
+    /// The plan's minimum measured download, Mbit/s.
+    min_download_mbps: f64,
 }
 
 impl std::fmt::Debug for FleetCollector {
@@ -292,6 +295,58 @@ impl prometheus_client::collector::Collector for FleetCollector {
                 (
                     school_labels(&s.id, &s.district),
                     s.contracted_mbps * 125_000.0,
+                )
+            }),
+        )?;
+        // The newest throughput test of each school.
+        let mut hosts_of: std::collections::HashMap<&str, Vec<&crate::store::HostState>> =
+            std::collections::HashMap::new();
+        for h in &f.hosts {
+            hosts_of.entry(h.school_id.as_str()).or_default().push(h);
+        }
+        let measured: Vec<(&crate::registry::School, &schoolwatch_protocol::Throughput)> = f
+            .schools
+            .iter()
+            .filter_map(|s| {
+                let hosts = hosts_of.get(s.id.as_str())?;
+                Some((s, crate::fleet::newest_throughput(hosts)?))
+            })
+            .collect();
+        for (name, help, pick) in [
+            (
+                "schoolwatch_school_measured_download_bytes_per_second",
+                "Download rate of the school's newest throughput test",
+                (|t: &schoolwatch_protocol::Throughput| t.download_bytes_per_second)
+                    as fn(&_) -> f64,
+            ),
+            (
+                "schoolwatch_school_measured_upload_bytes_per_second",
+                "Upload rate of the school's newest throughput test",
+                |t| t.upload_bytes_per_second,
+            ),
+            (
+                "schoolwatch_school_measured_timestamp_seconds",
+                "When the school's newest throughput test ran",
+                |t| t.measured_at_ms as f64 / 1000.0,
+            ),
+        ] {
+            gauge(
+                &mut e,
+                name,
+                help,
+                measured
+                    .iter()
+                    .map(|(s, t)| (school_labels(&s.id, &s.district), pick(t))),
+            )?;
+        }
+        gauge(
+            &mut e,
+            "schoolwatch_school_target_download_bytes_per_second",
+            "The plan's minimum measured download for a school",
+            f.schools.iter().map(|s| {
+                (
+                    school_labels(&s.id, &s.district),
+                    self.min_download_mbps * 125_000.0,
                 )
             }),
         )?;

@@ -12,6 +12,22 @@ pub const ENROLL_PATH: &str = "/api/v1/enroll";
 /// Path of the report endpoint.
 pub const REPORTS_PATH: &str = "/api/v1/reports";
 
+/// Path of the throughput test's download (`GET ...?bytes=N`) and upload
+/// (`POST`, answered with [`UploadResult`]); both need the credential.
+pub const SPEEDTEST_DOWNLOAD_PATH: &str = "/api/v1/speedtest/download";
+/// See [`SPEEDTEST_DOWNLOAD_PATH`].
+pub const SPEEDTEST_UPLOAD_PATH: &str = "/api/v1/speedtest/upload";
+/// Largest download or upload of one throughput test, bytes.
+pub const SPEEDTEST_MAX_BYTES: u64 = 64 << 20;
+
+/// The collector's answer to a throughput upload.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UploadResult {
+    /// Bytes the collector received.
+    pub bytes: u64,
+}
+
 /// What `schoolwatch-agent enroll` sends.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

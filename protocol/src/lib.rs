@@ -27,6 +27,7 @@ mod limits;
 mod probe;
 mod sample;
 mod security;
+mod throughput;
 
 pub use decode::{Batch, DecodeError, decode_batch, decode_report, decode_report_with};
 pub use inventory::{DiskInfo, DiskKind, Dmi, InterfaceInfo, Inventory, Role};
@@ -34,6 +35,7 @@ pub use limits::{LimitError, Limits};
 pub use probe::ProbeResult;
 pub use sample::{InterfaceSample, Sample};
 pub use security::{Check, CheckStatus, ListeningSocket, Security, Severity, SocketProtocol};
+pub use throughput::Throughput;
 
 use serde::{Deserialize, Serialize};
 
@@ -68,6 +70,9 @@ pub struct Report {
     /// configured targets).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub probes: Vec<ProbeResult>,
+    /// A throughput test, when one ran since the previous report.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub throughput: Option<Throughput>,
     /// The agent's own health: its queue and what it had to drop.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub health: Option<AgentHealth>,
@@ -90,6 +95,7 @@ impl Report {
             inventory: None,
             sample: None,
             probes: Vec::new(),
+            throughput: None,
             health: None,
             security: None,
             errors: Vec::new(),

@@ -106,6 +106,19 @@ impl Limits {
         if let Some(s) = &r.security {
             self.security(s)?;
         }
+        if let Some(t) = &r.throughput {
+            for (name, v) in [
+                ("download_bytes_per_second", t.download_bytes_per_second),
+                ("upload_bytes_per_second", t.upload_bytes_per_second),
+            ] {
+                if !v.is_finite() || v < 0.0 {
+                    return Err(invalid(
+                        &format!("throughput.{name}"),
+                        "must be finite and not negative",
+                    ));
+                }
+            }
+        }
         self.count("probes", r.probes.len(), self.max_probes)?;
         for (i, p) in r.probes.iter().enumerate() {
             self.probe(i, p)?;

@@ -90,6 +90,7 @@ pub fn exposition_escaping(data: &[u8]) {
             rtt_max_seconds: Some(0.001),
             jitter_seconds: None,
         }],
+        throughput: None,
     };
     let targets = Targets::default();
     let cov = vec![coverage::school(
@@ -114,7 +115,7 @@ pub fn exposition_escaping(data: &[u8]) {
         regressions: Vec::new(),
         regression_counts: vec![("s1".into(), name.clone(), 1)],
     };
-    let (_, out) = Metrics::new().encode(Arc::new(fleet), 1000, std::slice::from_ref(&name), false);
+    let (_, out) = Metrics::new().encode(Arc::new(fleet), 1000, &targets, false);
     let mut seen_host = false;
     for line in out.lines().filter(|l| !l.starts_with('#') && !l.is_empty()) {
         let labels = parse_sample(line).unwrap_or_else(|| panic!("invalid sample line: {line:?}"));

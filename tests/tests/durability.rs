@@ -45,8 +45,21 @@ fn kill_9_two_hundred_times_loses_nothing() {
     let a = TestAgent::enroll(&c, dir.path(), "t-a", "crashy", "");
     let mut rng = Rng::from_env("kill_9_two_hundred_times_loses_nothing");
     for _ in 0..200 {
-        let agent = ChildGuard::spawn("agent run", &mut a.command(&["run", "--interval", "5ms"]));
-        std::thread::sleep(Duration::from_millis(rng.range(10, 120)));
+        let before = a.generated();
+        let mut agent =
+            ChildGuard::spawn("agent run", &mut a.command(&["run", "--interval", "5ms"]));
+        // Once it is appending (however slow the machine), kill it at a
+        // random moment of its work.
+        let start = Instant::now();
+        while a.generated() == before {
+            agent.assert_running();
+            assert!(
+                start.elapsed() < Duration::from_secs(30),
+                "the agent never appended"
+            );
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        std::thread::sleep(Duration::from_millis(rng.range(1, 100)));
         drop(agent); // SIGKILL, mid-append or mid-send
     }
     let generated_before = a.generated();

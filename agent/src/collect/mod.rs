@@ -13,6 +13,7 @@ pub mod net;
 pub mod security;
 mod sysfs;
 pub mod system;
+pub mod throughput;
 
 use crate::config::Config;
 use schoolwatch_protocol::{Inventory, Sample, SourceError};

@@ -213,6 +213,83 @@ impl Client {
     }
 }
 
+impl Client {
+    /// Downloads `bytes` from the collector's throughput endpoint; returns
+    /// the bytes received and the time from the first to the last byte.
+    pub async fn speedtest_download(
+        &self,
+        credential: &str,
+        bytes: u64,
+    ) -> anyhow::Result<(u64, std::time::Duration)> {
+        use schoolwatch_protocol::api::SPEEDTEST_DOWNLOAD_PATH;
+        let mut resp = self
+            .http
+            .get(format!(
+                "{}{SPEEDTEST_DOWNLOAD_PATH}?bytes={bytes}",
+                self.base
+            ))
+            .bearer_auth(credential)
+            .timeout(Duration::from_secs(600))
+            .send()
+            .await
+            .map_err(|e| anyhow::anyhow!("throughput download: {}", explain(&e)))?;
+        anyhow::ensure!(
+            resp.status().is_success(),
+            "throughput download refused: HTTP {}",
+            resp.status()
+        );
+        let mut got = 0u64;
+        let mut start = None;
+        while let Some(chunk) = resp.chunk().await? {
+            // Time from the first byte: the connection set-up is not
+            // bandwidth.
+            start.get_or_insert_with(tokio::time::Instant::now);
+            got += chunk.len() as u64;
+        }
+        Ok((got, start.map_or(Duration::ZERO, |s| s.elapsed())))
+    }
+
+    /// Uploads `bytes` to the collector's throughput endpoint; returns the
+    /// bytes the collector counted and the time until its answer.
+    pub async fn speedtest_upload(
+        &self,
+        credential: &str,
+        bytes: u64,
+    ) -> anyhow::Result<(u64, std::time::Duration)> {
+        use schoolwatch_protocol::api::{SPEEDTEST_UPLOAD_PATH, UploadResult};
+        let mut block = vec![0u8; 64 * 1024];
+        let _ = getrandom::fill(&mut block);
+        let block = bytes::Bytes::from(block);
+        let full = bytes / block.len() as u64;
+        let rest = (bytes % block.len() as u64) as usize;
+        let chunks: Vec<Result<bytes::Bytes, std::io::Error>> =
+            std::iter::repeat_n(block.clone(), full as usize)
+                .chain((rest > 0).then(|| block.slice(..rest)))
+                .map(Ok)
+                .collect();
+        let start = tokio::time::Instant::now();
+        let resp = self
+            .http
+            .post(format!("{}{SPEEDTEST_UPLOAD_PATH}", self.base))
+            .bearer_auth(credential)
+            .header(reqwest::header::CONTENT_LENGTH, bytes)
+            .body(reqwest::Body::wrap_stream(futures_util::stream::iter(
+                chunks,
+            )))
+            .timeout(Duration::from_secs(600))
+            .send()
+            .await
+            .map_err(|e| anyhow::anyhow!("throughput upload: {}", explain(&e)))?;
+        anyhow::ensure!(
+            resp.status().is_success(),
+            "throughput upload refused: HTTP {}",
+            resp.status()
+        );
+        let result: UploadResult = resp.json().await?;
+        Ok((result.bytes, start.elapsed()))
+    }
+}
+
 /// The retry decision for an error status (vector's `retry_action`).
 pub fn decide(status: u16, reason: String, after: Option<Duration>) -> Outcome {
     match status {

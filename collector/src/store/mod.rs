@@ -175,6 +175,8 @@ pub struct HostState {
     pub checks: Vec<(String, CheckStatus)>,
     /// ICMP probe results from the newest report that had them.
     pub probes: Vec<schoolwatch_protocol::ProbeResult>,
+    /// The newest throughput test.
+    pub throughput: Option<schoolwatch_protocol::Throughput>,
 }
 
 /// A security regression: a check that passed on a host and then failed.
@@ -582,6 +584,10 @@ impl Store {
                 "UPDATE agents SET probes_json = ?2, probes_sequence = ?3
                  WHERE id = ?1 AND probes_sequence < ?3",
             )?;
+            let mut throughput = tx.prepare_cached(
+                "UPDATE agents SET throughput_json = ?2, throughput_at_ms = ?3
+                 WHERE id = ?1 AND throughput_at_ms < ?3",
+            )?;
             let mut health = tx.prepare_cached(
                 "UPDATE agents SET health_json = ?2, health_sequence = ?3
                  WHERE id = ?1 AND health_sequence < ?3",
@@ -643,6 +649,13 @@ impl Store {
                             who.agent_id,
                             serde_json::to_string(h).unwrap_or_default(),
                             seq
+                        ])?;
+                    }
+                    if let Some(t) = &r.throughput {
+                        throughput.execute(params![
+                            who.agent_id,
+                            serde_json::to_string(t).unwrap_or_default(),
+                            i64::try_from(t.measured_at_ms).unwrap_or(i64::MAX)
                         ])?;
                     }
                     if !r.probes.is_empty() {
@@ -733,7 +746,7 @@ impl Store {
             "SELECT a.id, a.school_id, a.hostname, a.role, a.os, a.cpu_model, a.logical_cores,
                     a.memory_total_bytes, a.disk_total_bytes, a.boot_time_seconds, a.last_seen_ms,
                     a.reports_total, a.last_sequence, a.inventory_json IS NOT NULL, a.last_sample_json,
-                    a.disks_json, a.health_json, a.probes_json
+                    a.disks_json, a.health_json, a.probes_json, a.throughput_json
              FROM agents a JOIN schools s ON s.id = a.school_id
              WHERE a.revoked_ms IS NULL AND s.revoked_ms IS NULL
              ORDER BY a.school_id, a.id",
@@ -760,18 +773,29 @@ impl Store {
                     health: None,
                     checks: Vec::new(),
                     probes: Vec::new(),
+                    throughput: None,
                 },
                 r.get::<_, String>(3)?,
                 r.get::<_, Option<String>>(14)?,
                 r.get::<_, Option<String>>(15)?,
                 r.get::<_, Option<String>>(16)?,
                 r.get::<_, Option<String>>(17)?,
+                r.get::<_, Option<String>>(18)?,
             ))
         })?;
         let mut checks = Self::checks_by_agent(&conn)?;
         let mut out = Vec::new();
         for row in rows {
-            let (mut h, role, sample, disks, health, probes) = row?;
+            let (mut h, role, sample, disks, health, probes, throughput) = row?;
+            if let Some(json) = throughput {
+                h.throughput =
+                    Some(
+                        serde_json::from_str(&json).map_err(|e| StoreError::Corrupt {
+                            table: "agents",
+                            detail: format!("throughput_json of {}: {e}", h.agent_id),
+                        })?,
+                    );
+            }
             if let Some(json) = probes {
                 h.probes = serde_json::from_str(&json).map_err(|e| StoreError::Corrupt {
                     table: "agents",

@@ -85,6 +85,9 @@ const MIGRATIONS: &[&str] = &[
     // 5: the newest ICMP probe results per host.
     "ALTER TABLE agents ADD COLUMN probes_json TEXT;
      ALTER TABLE agents ADD COLUMN probes_sequence INTEGER NOT NULL DEFAULT 0",
+    // 6: the newest throughput test per host.
+    "ALTER TABLE agents ADD COLUMN throughput_json TEXT;
+     ALTER TABLE agents ADD COLUMN throughput_at_ms INTEGER NOT NULL DEFAULT 0",
 ];
 
 /// Brings the database up to the newest schema.

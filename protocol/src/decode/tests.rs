@@ -609,3 +609,20 @@ fn probes_round_trip_and_respect_limits() {
         matches!(limit_err(&encode(&r)), LimitError::TooLong { field, .. } if field == "probes[0].target")
     );
 }
+
+#[test]
+fn throughput_round_trips_and_refuses_impossible_rates() {
+    let mut r = full_report();
+    r.throughput = Some(crate::Throughput {
+        measured_at_ms: 1,
+        download_bytes: 10_000_000,
+        download_bytes_per_second: 3_125_000.0,
+        upload_bytes: 2_000_000,
+        upload_bytes_per_second: 1_000_000.0,
+    });
+    assert_eq!(decode_report(&encode(&r)).unwrap(), r);
+    r.throughput.as_mut().unwrap().upload_bytes_per_second = -1.0;
+    assert!(
+        matches!(limit_err(&encode(&r)), LimitError::Invalid { field, .. } if field == "throughput.upload_bytes_per_second")
+    );
+}

@@ -398,6 +398,55 @@ impl Schedule {
     }
 }
 
+/// Runs the checks on their schedule on a blocking thread, so that a slow
+/// check never delays a report; each completed run rides the next report.
+pub struct Background {
+    latest: std::sync::Arc<std::sync::Mutex<Option<Security>>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Background {
+    /// Starts checking now, then every `[security] interval_secs`.
+    pub fn start(config: &crate::config::SecurityConfig) -> Self {
+        let latest = std::sync::Arc::new(std::sync::Mutex::new(None));
+        let out = latest.clone();
+        let mut schedule = Schedule::new(config);
+        let interval = config.interval;
+        let task = tokio::spawn(async move {
+            loop {
+                let result = tokio::task::spawn_blocking(move || {
+                    let r = schedule.due();
+                    (schedule, r)
+                })
+                .await;
+                let Ok((s, r)) = result else { return };
+                schedule = s;
+                if let Some(r) = r {
+                    *out.lock()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(r);
+                }
+                tokio::time::sleep(interval).await;
+            }
+        });
+        Self { latest, task }
+    }
+
+    /// The newest completed run, once.
+    pub fn take(&self) -> Option<Security> {
+        self.latest
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take()
+    }
+}
+
+impl Drop for Background {
+    fn drop(&mut self) {
+        // A run in progress finishes on its thread; its result is dropped.
+        self.task.abort();
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
