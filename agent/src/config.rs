@@ -420,9 +420,9 @@ impl TryFrom<RawConfig> for Config {
                 raw.probe.count
             ));
         }
-        if raw.probe.targets.len() > 32 {
+        if raw.probe.targets.len() > 63 {
             problems.push(
-                "key `probe.targets`: more than 32 targets; a school link is small".to_owned(),
+                "key `probe.targets`: more than 63 targets (a report carries at most 64 probe results); a school link is small".to_owned(),
             );
         }
         if !problems.is_empty() {
