@@ -24,29 +24,16 @@ trap cleanup EXIT
 
 # --- schoolwatch collector ---
 port=$(free_port)
-"$target/schoolwatch-collector" certs --out "$work/demo-pki/tls" --name 127.0.0.1 >/dev/null
-mv "$work/demo-pki/tls/ca.pem" "$work/demo-pki/ca.pem"
-cat > "$work/collector.toml" <<TOML
-[server]
-listen = "127.0.0.1:$port"
-tls_cert = "demo-pki/tls/collector.pem"
-tls_key = "demo-pki/tls/collector.key"
-[store]
-data_dir = "data"
-[ingest]
-requests_per_minute = 100000000
-TOML
-printf 'id,name,district,level,expected_lab_pcs,link_kind,contracted_mbps\nbench-1,Bench School,Pleiku,primary,1000,fibre,100\n' > "$work/schools.csv"
-"$target/schoolwatch-collector" --config "$work/collector.toml" schools import "$work/schools.csv" >/dev/null
+setup_collector "$work" "$port" bench-1 fibre 100
 "$target/schoolwatch-collector" --config "$work/collector.toml" serve 2>"$work/collector.log" &
 collector=$!; pids+=("$collector")
-for _ in $(seq 100); do curl -sf --cacert "$work/demo-pki/ca.pem" "https://127.0.0.1:$port/healthz" >/dev/null && break; sleep 0.1; done
+for _ in $(seq 100); do curl -sf --cacert "$work/tls/ca.pem" "https://127.0.0.1:$port/healthz" >/dev/null && break; sleep 0.1; done
 token=$("$target/schoolwatch-collector" --config "$work/collector.toml" token create --school bench-1 2>/dev/null)
 c_cpu0=$(cpu_seconds $collector)
-sw=$("$target/ingest_load" --target collector --url "https://127.0.0.1:$port" --ca "$work/demo-pki/ca.pem" \
+sw=$("$target/ingest_load" --target collector --url "https://127.0.0.1:$port" --ca "$work/tls/ca.pem" \
       --token "$token" --agents "$AGENTS" --reports "$REPORTS" --concurrency "$CONCURRENCY")
 c_cpu=$(cpu_seconds $collector); c_rss=$(peak_rss_kib $collector)
-stored=$(curl -sf --cacert "$work/demo-pki/ca.pem" "https://127.0.0.1:$port/metrics" | awk '/^schoolwatch_ingest_reports_total /{print $2}')
+stored=$(curl -sf --cacert "$work/tls/ca.pem" "https://127.0.0.1:$port/metrics" | awk '/^schoolwatch_ingest_reports_total /{print $2}')
 kill "$collector"; wait "$collector" 2>/dev/null || true
 
 # --- pushgateway ---

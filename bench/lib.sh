@@ -36,3 +36,26 @@ else:
 open(path, "w").write(text)
 PY
 }
+
+# Prepares a collector for a bench in directory WORK listening on
+# 127.0.0.1:PORT: a private CA and certificate (WORK/tls/ca.pem for
+# clients), WORK/collector.toml with the per-credential rate limit lifted (a
+# bench is one client making many requests), and a one-school registry
+# (SCHOOL_ID, link LINK at MBPS) imported. Needs $target (release dir).
+setup_collector() {
+  local work=$1 port=$2 school=$3 link=$4 mbps=$5
+  "$target/schoolwatch-collector" certs --out "$work/tls" --name 127.0.0.1 >/dev/null
+  cat > "$work/collector.toml" <<TOML
+[server]
+listen = "127.0.0.1:$port"
+tls_cert = "tls/collector.pem"
+tls_key = "tls/collector.key"
+[store]
+data_dir = "data"
+[ingest]
+requests_per_minute = 100000000
+TOML
+  printf 'id,name,district,level,expected_lab_pcs,link_kind,contracted_mbps\n%s,Bench School,Pleiku,primary,1000,%s,%s\n' \
+    "$school" "$link" "$mbps" > "$work/schools.csv"
+  "$target/schoolwatch-collector" --config "$work/collector.toml" schools import "$work/schools.csv" >/dev/null
+}

@@ -22,17 +22,7 @@ cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -r
 trap cleanup EXIT
 
 cport=$(free_port)
-"$target/schoolwatch-collector" certs --out "$work/tls" --name 127.0.0.1 >/dev/null
-cat > "$work/collector.toml" <<TOML
-[server]
-listen = "127.0.0.1:$cport"
-tls_cert = "tls/collector.pem"
-tls_key = "tls/collector.key"
-[store]
-data_dir = "data"
-TOML
-printf 'id,name,district,level,expected_lab_pcs,link_kind,contracted_mbps\np-1,Probe School,Pleiku,primary,20,4g,25\n' > "$work/schools.csv"
-"$target/schoolwatch-collector" --config "$work/collector.toml" schools import "$work/schools.csv" >/dev/null
+setup_collector "$work" "$cport" p-1 4g 25
 "$target/schoolwatch-collector" --config "$work/collector.toml" serve 2>/dev/null &
 pids+=("$!")
 for _ in $(seq 100); do curl -sf --cacert "$work/tls/ca.pem" "https://127.0.0.1:$cport/healthz" >/dev/null && break; sleep 0.1; done
