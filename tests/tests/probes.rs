@@ -52,12 +52,24 @@ fn path(tag: &str, loss_percent: u32) -> (Netns, Netns) {
     (school, upstream)
 }
 
-fn agent_probe(ns: &Netns, count: u32, extra: &[&str]) -> std::process::Output {
+/// `schoolwatch-agent probe` from `ns` to the far end, as root or, with
+/// `unprivileged`, as uid 65534 with every capability dropped.
+fn agent_probe(ns: &Netns, count: u32, unprivileged: bool) -> std::process::Output {
     let agent = bin("schoolwatch-agent");
-    let mut cmd = ns.command(extra.first().copied().unwrap_or(agent.to_str().unwrap()));
-    if !extra.is_empty() {
-        cmd.args(&extra[1..]).arg(&agent);
-    }
+    let mut cmd = if unprivileged {
+        let mut c = ns.command("setpriv");
+        c.args([
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+            "--inh-caps=-all",
+            "--bounding-set=-all",
+        ])
+        .arg(&agent);
+        c
+    } else {
+        ns.command(agent.to_str().unwrap())
+    };
     cmd.args(agent_args(&[
         "probe",
         "--json",
@@ -71,6 +83,16 @@ fn agent_probe(ns: &Netns, count: u32, extra: &[&str]) -> std::process::Output {
     ]))
     .output()
     .unwrap()
+}
+
+/// An unprivileged probe from a namespace whose `ping_group_range` is
+/// `range` ("1 0" lets nobody use ping sockets).
+fn unprivileged_probe(tag: &str, range: &str) -> std::process::Output {
+    let (school, _upstream) = path(tag, 0);
+    run(school
+        .command("sysctl")
+        .args(["-q", "-w", &format!("net.ipv4.ping_group_range={range}")]));
+    agent_probe(&school, 5, true)
 }
 
 /// fping's summary line: (sent, received).
@@ -108,7 +130,7 @@ fn fping(ns: &Netns, count: u32) -> (u32, u32) {
 #[test]
 fn loss_matches_shaping_and_fping() {
     let (school, _upstream) = path("pl", 5);
-    let out = agent_probe(&school, 600, &[]);
+    let out = agent_probe(&school, 600, false);
     assert!(
         out.status.success(),
         "{}",
@@ -143,7 +165,7 @@ fn loss_matches_shaping_and_fping() {
 fn link_cut_is_total_loss() {
     let (school, upstream) = path("pc", 0);
     upstream.ip(&["link", "set", "swpcb", "down"]);
-    let out = agent_probe(&school, 5, &[]);
+    let out = agent_probe(&school, 5, false);
     let r: ProbeResult = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!((r.sent, r.received, r.loss_ratio), (5, 0, 1.0));
     assert_eq!(r.rtt_median_seconds, None);
@@ -151,23 +173,8 @@ fn link_cut_is_total_loss() {
 
 #[test]
 fn unprivileged_ping_socket_is_used_without_cap_net_raw() {
-    let (school, _upstream) = path("pu", 0);
     // Everyone may use ping sockets in this namespace.
-    run(school
-        .command("sysctl")
-        .args(["-q", "-w", "net.ipv4.ping_group_range=0 2147483647"]));
-    let out = agent_probe(
-        &school,
-        5,
-        &[
-            "setpriv",
-            "--reuid=65534",
-            "--regid=65534",
-            "--clear-groups",
-            "--inh-caps=-all",
-            "--bounding-set=-all",
-        ],
-    );
+    let out = unprivileged_probe("pu", "0 2147483647");
     assert!(
         out.status.success(),
         "{}",
@@ -179,23 +186,8 @@ fn unprivileged_ping_socket_is_used_without_cap_net_raw() {
 
 #[test]
 fn no_permission_says_how_to_fix_it() {
-    let (school, _upstream) = path("pn", 0);
     // Nobody may use ping sockets, and the process has no CAP_NET_RAW.
-    run(school
-        .command("sysctl")
-        .args(["-q", "-w", "net.ipv4.ping_group_range=1 0"]));
-    let out = agent_probe(
-        &school,
-        5,
-        &[
-            "setpriv",
-            "--reuid=65534",
-            "--regid=65534",
-            "--clear-groups",
-            "--inh-caps=-all",
-            "--bounding-set=-all",
-        ],
-    );
+    let out = unprivileged_probe("pn", "1 0");
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
