@@ -104,6 +104,11 @@ pub async fn run(
             shipper.last_error
         );
     }
+    // At most one batch is on the wire at a time, and it is a future of
+    // its own: a send that hangs on a dead link (a dropped route answers
+    // nothing until the timeout) must not stop sampling, or the back-fill
+    // that tells what kind of outage it was would have holes.
+    let mut in_flight: Option<InFlight> = None;
     loop {
         let backlog = queue.stats().queued > 0;
         tokio::select! {
@@ -130,8 +135,12 @@ pub async fn run(
                     shipper.next_send = Instant::now();
                 }
             }
-            _ = tokio::time::sleep_until(shipper.next_send), if backlog => {
-                shipper.ship(&mut queue, &state).await?;
+            _ = tokio::time::sleep_until(shipper.next_send), if backlog && in_flight.is_none() => {
+                in_flight = shipper.start(&mut queue)?;
+            }
+            (seqs, payloads, outcome) = async { in_flight.as_mut().expect("guarded").await }, if in_flight.is_some() => {
+                in_flight = None;
+                shipper.finish(&mut queue, &state, seqs, payloads, outcome)?;
             }
             _ = &mut shutdown => break,
         }
@@ -262,18 +271,41 @@ impl Shipper {
         Ok(batch)
     }
 
+    /// Sends one batch and handles the outcome.
     async fn ship(&mut self, queue: &mut Queue, state: &StateDir) -> anyhow::Result<()> {
+        if let Some(send) = self.start(queue)? {
+            let (seqs, payloads, outcome) = send.await;
+            self.finish(queue, state, seqs, payloads, outcome)?;
+        }
+        Ok(())
+    }
+
+    /// Takes the next batch from the queue (it stays there until
+    /// acknowledged) and returns its send, which owns what it needs.
+    fn start(&mut self, queue: &mut Queue) -> anyhow::Result<Option<InFlight>> {
         let batch = Self::batch(queue)?;
         if batch.is_empty() {
-            return Ok(());
+            return Ok(None);
         }
-        let seqs: Vec<u64> = batch.iter().map(|(s, _)| *s).collect();
-        let payloads: Vec<Vec<u8>> = batch.into_iter().map(|(_, p)| p).collect();
-        match self
-            .client
-            .send_raw(&self.enrollment.credential, &payloads)
-            .await
-        {
+        let (seqs, payloads): (Vec<u64>, Vec<Vec<u8>>) = batch.into_iter().unzip();
+        let client = self.client.clone();
+        let credential = self.enrollment.credential.clone();
+        Ok(Some(Box::pin(async move {
+            let outcome = client.send_raw(&credential, &payloads).await;
+            (seqs, payloads, outcome)
+        })))
+    }
+
+    /// Acknowledges, retries later or dead-letters a sent batch.
+    fn finish(
+        &mut self,
+        queue: &mut Queue,
+        state: &StateDir,
+        seqs: Vec<u64>,
+        payloads: Vec<Vec<u8>>,
+        outcome: Outcome,
+    ) -> anyhow::Result<()> {
+        match outcome {
             Outcome::Delivered(ack) => {
                 queue.ack(&ack.acknowledged)?;
                 tracing::debug!(
@@ -316,6 +348,11 @@ impl Shipper {
         Ok(())
     }
 }
+
+/// A batch on the wire: its sequences, its payloads and, when done, the
+/// collector's answer.
+type InFlight =
+    std::pin::Pin<Box<dyn std::future::Future<Output = (Vec<u64>, Vec<Vec<u8>>, Outcome)> + Send>>;
 
 /// A random delay between half and all of `d` ("equal jitter"), so agents
 /// that lost the collector together do not all come back together.

@@ -12,6 +12,7 @@ use std::collections::BTreeMap;
 use schoolwatch_protocol::Role;
 use serde::Serialize;
 
+use crate::outage::Outage;
 use crate::registry::{Level, LinkKind, School};
 use crate::targets::{MachineTarget, Targets};
 
@@ -48,6 +49,19 @@ pub struct SchoolFacts<'a> {
     pub availability_7d: Option<f64>,
     /// Latest measured download, Mbit/s; `None` when never measured.
     pub measured_download_mbps: Option<f64>,
+    /// Loss and latency to the collector, from the online hosts' probes.
+    pub collector_path: Option<PathQuality>,
+    /// Outages of the last 7 days, oldest first (the last may be going on).
+    pub outages: Vec<Outage>,
+}
+
+/// Loss and latency of a path, from ICMP probes.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct PathQuality {
+    /// Mean share of echo requests lost.
+    pub loss_ratio: f64,
+    /// Mean of the median round trips, seconds; `None` if all were lost.
+    pub rtt_median_seconds: Option<f64>,
 }
 
 /// One school measured against the targets.
@@ -91,6 +105,10 @@ pub struct SchoolCoverage {
     pub machines_security_reporting: u32,
     /// Of those, hosts meeting the security baseline.
     pub machines_security_baseline_met: u32,
+    /// Loss and latency to the collector; `None` without collector probes.
+    pub collector_path: Option<PathQuality>,
+    /// Outages of the last 7 days with their kind, oldest first.
+    pub outages: Vec<Outage>,
 }
 
 /// Whether checks meet a baseline: every baseline check is present and
@@ -190,6 +208,8 @@ pub fn school(facts: &SchoolFacts, targets: &Targets) -> SchoolCoverage {
                 .iter()
                 .filter(|h| h.security_baseline_met == Some(true)),
         ),
+        collector_path: facts.collector_path,
+        outages: facts.outages.clone(),
     }
 }
 
@@ -209,6 +229,30 @@ pub fn by_district(schools: &[SchoolCoverage]) -> Vec<Summary> {
     districts
         .into_iter()
         .map(|(district, rows)| summarize_iter(district, rows.into_iter()))
+        .collect()
+}
+
+/// One summary per contracted link kind present, for the province
+/// (district `None`) and for each district, in that order, kinds sorted.
+pub fn by_link_kind(schools: &[SchoolCoverage]) -> Vec<(Option<String>, LinkKind, Summary)> {
+    let mut groups: BTreeMap<(Option<&str>, LinkKind), Vec<&SchoolCoverage>> = BTreeMap::new();
+    for s in schools {
+        groups.entry((None, s.link_kind)).or_default().push(s);
+        groups
+            .entry((Some(s.district.as_str()), s.link_kind))
+            .or_default()
+            .push(s);
+    }
+    groups
+        .into_iter()
+        .map(|((district, kind), rows)| {
+            let scope = district.unwrap_or(PROVINCE);
+            (
+                district.map(str::to_owned),
+                kind,
+                summarize_iter(scope, rows.into_iter()),
+            )
+        })
         .collect()
 }
 
@@ -381,6 +425,8 @@ mod tests {
                 availability_24h: a24,
                 availability_7d: a7,
                 measured_download_mbps: dl,
+                collector_path: None,
+                outages: Vec::new(),
             };
             vec![
                 f(
@@ -668,6 +714,8 @@ mod tests {
                 availability_24h: None,
                 availability_7d: None,
                 measured_download_mbps: None,
+                collector_path: None,
+                outages: Vec::new(),
             },
             &Targets::default(),
         );

@@ -3,9 +3,11 @@
 //! this one picture, so they never disagree.
 
 use crate::coverage::{self, HostFacts, SchoolCoverage, SchoolFacts, Summary};
-use crate::registry::School;
+use crate::outage::Outage;
+use crate::registry::{LinkKind, School};
 use crate::store::{HostState, Regression, Store, StoreError};
 use crate::targets::Targets;
+use schoolwatch_protocol::{ProbeKind, ProbeResult};
 use std::collections::HashMap;
 use std::time::Duration;
 
@@ -25,6 +27,9 @@ pub struct Fleet {
     pub districts: Vec<Summary>,
     /// Coverage of the whole province.
     pub province: Summary,
+    /// Coverage per contracted link kind, of the province and of each
+    /// district (district `None` for the province).
+    pub by_link_kind: Vec<(Option<String>, LinkKind, Summary)>,
     /// Security regressions of the last 7 days, newest first.
     pub regressions: Vec<Regression>,
     /// Regressions ever, per (school, check).
@@ -43,55 +48,90 @@ impl Fleet {
         let schools = store.schools()?;
         let hosts = store.hosts()?;
         let agents: HashMap<String, u32> = store.agent_counts()?.into_iter().collect();
-        let day: HashMap<String, _> = store
-            .availability(now_ms - DAY_MS, now_ms, window_ms)?
-            .into_iter()
-            .collect();
-        let week: HashMap<String, _> = store
-            .availability(now_ms - 7 * DAY_MS, now_ms, window_ms)?
-            .into_iter()
-            .collect();
+        let first_seen: HashMap<String, i64> = store.first_seen()?.into_iter().collect();
+        let week_ago = now_ms - 7 * DAY_MS;
+        let mut recorded: HashMap<String, Vec<crate::store::OutageRow>> = HashMap::new();
+        for (school, row) in store.outages(week_ago)? {
+            recorded.entry(school).or_default().push(row);
+        }
         let mut by_school: HashMap<&str, Vec<&HostState>> = HashMap::new();
         for h in &hosts {
             by_school.entry(&h.school_id).or_default().push(h);
         }
-        let coverage: Vec<SchoolCoverage> = schools
-            .iter()
-            .map(|s| {
-                let own = by_school.get(s.id.as_str()).map_or(&[][..], Vec::as_slice);
-                let reporting: Vec<&&HostState> =
-                    own.iter().filter(|h| h.reports_total > 0).collect();
-                let facts = SchoolFacts {
-                    school: s,
-                    agents: agents.get(&s.id).copied().unwrap_or(0),
-                    reporting_hosts: reporting
-                        .iter()
-                        .filter(|h| h.has_inventory)
-                        .map(|h| HostFacts {
-                            role: h.role,
-                            memory_total_bytes: h.memory_total_bytes,
-                            logical_cores: h.logical_cores,
-                            disk_total_bytes: h.disk_total_bytes,
-                            security_baseline_met: coverage::meets_baseline(
-                                &h.checks,
-                                &targets.security.baseline,
-                            ),
-                        })
-                        .collect(),
-                    online: reporting
-                        .iter()
-                        .any(|h| is_online(h.last_seen_ms, now_ms, window_ms)),
-                    availability_24h: day.get(&s.id).and_then(|a| a.share()),
-                    availability_7d: week.get(&s.id).and_then(|a| a.share()),
-                    // The school's newest test, whichever machine ran it.
-                    measured_download_mbps: newest_throughput(own)
-                        .map(|t| t.download_bytes_per_second * 8.0 / 1e6),
+        let calendar = &targets.calendar;
+        let mut coverage = Vec::with_capacity(schools.len());
+        for s in &schools {
+            let own = by_school.get(s.id.as_str()).map_or(&[][..], Vec::as_slice);
+            let reporting: Vec<&&HostState> = own.iter().filter(|h| h.reports_total > 0).collect();
+            let last_seen = reporting.iter().map(|h| h.last_seen_ms).max();
+            // Recorded outages, then the one going on now, if any.
+            let mut spans: Vec<(i64, Option<i64>)> = recorded
+                .get(&s.id)
+                .map(|rows| rows.iter().map(|o| (o.start_ms, Some(o.end_ms))).collect())
+                .unwrap_or_default();
+            if let Some(last) = last_seen
+                && !is_online(last, now_ms, window_ms)
+            {
+                spans.push((last, None));
+            }
+            let mut outages = Vec::with_capacity(spans.len());
+            for (start, end) in spans {
+                // An outage still going on has nothing to tell yet.
+                let evidence = match end {
+                    Some(end) => {
+                        let (from, to) = crate::outage::evidence_window(start, end);
+                        store.outage_evidence(&s.id, from, to)?
+                    }
+                    None => crate::outage::Evidence::default(),
                 };
-                coverage::school(&facts, targets)
-            })
-            .collect();
+                outages.push(Outage::new(start, end, now_ms, evidence, calendar));
+            }
+            let first = first_seen.get(&s.id).copied();
+            let availability = |from_ms: i64| {
+                first.and_then(|f| {
+                    crate::outage::availability(&outages, calendar, from_ms, f, now_ms)
+                })
+            };
+            let facts = SchoolFacts {
+                school: s,
+                agents: agents.get(&s.id).copied().unwrap_or(0),
+                reporting_hosts: reporting
+                    .iter()
+                    .filter(|h| h.has_inventory)
+                    .map(|h| HostFacts {
+                        role: h.role,
+                        memory_total_bytes: h.memory_total_bytes,
+                        logical_cores: h.logical_cores,
+                        disk_total_bytes: h.disk_total_bytes,
+                        security_baseline_met: coverage::meets_baseline(
+                            &h.checks,
+                            &targets.security.baseline,
+                        ),
+                    })
+                    .collect(),
+                // Up: a report within the window, and the school's gateway
+                // (when probed) still answering.
+                online: reporting.iter().any(|h| {
+                    is_online(h.last_seen_ms, now_ms, window_ms) && !gateway_dark(&h.probes)
+                }),
+                availability_24h: availability(now_ms - DAY_MS),
+                availability_7d: availability(week_ago),
+                // The school's newest test, whichever machine ran it.
+                measured_download_mbps: newest_throughput(own)
+                    .map(|t| t.download_bytes_per_second * 8.0 / 1e6),
+                collector_path: collector_path(
+                    reporting
+                        .iter()
+                        .filter(|h| is_online(h.last_seen_ms, now_ms, window_ms))
+                        .flat_map(|h| h.probes.iter()),
+                ),
+                outages,
+            };
+            coverage.push(coverage::school(&facts, targets));
+        }
         let districts = coverage::by_district(&coverage);
         let province = coverage::summarize("province", &coverage);
+        let by_link_kind = coverage::by_link_kind(&coverage);
         let regressions = store.regressions(now_ms - 7 * DAY_MS)?;
         let regression_counts = store.regression_counts()?;
         Ok(Self {
@@ -103,6 +143,7 @@ impl Fleet {
             coverage,
             districts,
             province,
+            by_link_kind,
         })
     }
 }
@@ -115,6 +156,35 @@ pub fn newest_throughput<'a>(
         .iter()
         .filter_map(|h| h.throughput.as_ref())
         .max_by_key(|t| t.measured_at_ms)
+}
+
+/// Whether a host's newest probe round shows its gateway dark: gateway
+/// probes went out and not one came back.
+pub fn gateway_dark(probes: &[ProbeResult]) -> bool {
+    let mut gateway = probes
+        .iter()
+        .filter(|p| p.kind == ProbeKind::Gateway && p.sent > 0)
+        .peekable();
+    gateway.peek().is_some() && gateway.all(|p| p.received == 0)
+}
+
+/// The school's path to the collector: mean loss and mean median RTT over
+/// the collector probes of its online hosts. `None` without such probes.
+fn collector_path<'a>(
+    probes: impl Iterator<Item = &'a ProbeResult>,
+) -> Option<coverage::PathQuality> {
+    let mine: Vec<&ProbeResult> = probes
+        .filter(|p| p.kind == ProbeKind::Collector && p.sent > 0)
+        .collect();
+    if mine.is_empty() {
+        return None;
+    }
+    let rtts: Vec<f64> = mine.iter().filter_map(|p| p.rtt_median_seconds).collect();
+    Some(coverage::PathQuality {
+        loss_ratio: mine.iter().map(|p| p.loss_ratio).sum::<f64>() / mine.len() as f64,
+        rtt_median_seconds: (!rtts.is_empty())
+            .then(|| rtts.iter().sum::<f64>() / rtts.len() as f64),
+    })
 }
 
 /// Whether a report received at `last_seen_ms` is recent enough.

@@ -4,26 +4,30 @@
 //!
 //! # Layout
 //! - [`config`]: `collector.toml`, strict and validated.
-//! - [`registry`]: schools from CSV; [`targets`]: the plan's targets.
+//! - [`registry`]: schools from CSV; [`targets`]: the plan's targets;
+//!   [`calendar`]: school hours and holidays.
 //! - [`store`]: SQLite (WAL, `synchronous = FULL`): registry, enrollment,
 //!   reports, host state.
 //! - [`api`]: HTTP routes; [`body`]: bounded content decoding;
 //!   [`ingest`]: group commit of report batches;
 //!   [`ratelimit`]: per-credential budget.
 //! - [`fleet`]: one consistent picture of the fleet; [`coverage`]: the
-//!   arithmetic on it (pure); [`metrics`]: its exposition.
+//!   arithmetic on it (pure); [`outage`]: what kind of outage a school
+//!   had (pure); [`metrics`]: its exposition.
 //! - [`serve`]: the connection loop (header deadline, graceful drain);
 //!   [`tls`]: rustls listener and the demo's certificates.
 //! - [`demo`]: the one-command demo.
 
 pub mod api;
 pub mod body;
+pub mod calendar;
 pub mod config;
 pub mod coverage;
 pub mod demo;
 pub mod fleet;
 pub mod ingest;
 pub mod metrics;
+pub mod outage;
 pub mod ratelimit;
 pub mod registry;
 pub mod serve;
@@ -65,6 +69,7 @@ pub fn state(config: &config::Config) -> anyhow::Result<Arc<api::AppState>> {
     use anyhow::Context;
     let store = store::Store::open(&config.data_dir)
         .with_context(|| format!("opening the database in {}", config.data_dir.display()))?;
+    store.set_online_window(config.online_window);
     let store = Arc::new(store);
     Ok(Arc::new(api::AppState {
         ingester: ingest::Ingester::start(store.clone()),

@@ -83,6 +83,10 @@ enum Command {
         /// Output format.
         #[arg(long, value_enum, default_value = "table")]
         format: Format,
+        /// List the outages of the last 7 days (kind, start, end,
+        /// duration) instead of coverage; with --district, only its schools.
+        #[arg(long)]
+        outages: bool,
     },
 }
 
@@ -98,8 +102,20 @@ enum SchoolsCommand {
 enum TokenCommand {
     /// Make an enrollment token for a school (printed once).
     Create {
-        #[arg(long)]
-        school: String,
+        #[arg(
+            long,
+            required_unless_present = "all_schools",
+            conflicts_with = "all_schools"
+        )]
+        school: Option<String>,
+        /// One token for every school in the registry, written to --out as
+        /// CSV `school_id,token` (owner-only) instead of printed, e.g. for
+        /// `schoolwatch-sim --tokens`.
+        #[arg(long, requires = "out")]
+        all_schools: bool,
+        /// Where --all-schools writes its CSV.
+        #[arg(long, requires = "all_schools")]
+        out: Option<PathBuf>,
         /// How long the token can be used.
         #[arg(long, default_value = "7d", value_parser = humantime::parse_duration)]
         ttl: Duration,
@@ -238,10 +254,32 @@ fn run(command: Command, config: Config) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Token {
-            command: TokenCommand::Create { school, ttl },
+            command:
+                TokenCommand::Create {
+                    school,
+                    all_schools: _,
+                    out: csv_out,
+                    ttl,
+                },
         } => {
             let now = now_ms();
             let ttl_ms = i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX);
+            if let Some(path) = csv_out {
+                let n = write_all_tokens(
+                    &open_store(&config)?,
+                    &path,
+                    now,
+                    now.saturating_add(ttl_ms),
+                )?;
+                eprintln!(
+                    "Tokens for {n} schools written to {}, valid for {}.",
+                    path.display(),
+                    humantime::format_duration(ttl)
+                );
+                return Ok(());
+            }
+            // clap requires --school when --all-schools is absent.
+            let school = school.context("give --school ID or --all-schools")?;
             let token = open_store(&config)?
                 .create_token(&school, now, now.saturating_add(ttl_ms))?
                 .with_context(|| format!("no school {school:?} in the registry; import it first with `schools import`"))?;
@@ -322,12 +360,45 @@ fn run(command: Command, config: Config) -> anyhow::Result<()> {
             )?;
             Ok(())
         }
-        Command::Coverage { district, format } => {
+        Command::Coverage {
+            district,
+            format,
+            outages,
+        } => {
             let store = open_store(&config)?;
             let fleet = Fleet::load(&store, &config.targets, config.online_window, now_ms())?;
-            print_coverage(&mut out, &fleet, district.as_deref(), format)
+            if outages {
+                print_outages(&mut out, &fleet, district.as_deref(), format)
+            } else {
+                print_coverage(&mut out, &fleet, district.as_deref(), format)
+            }
         }
     }
+}
+
+/// Makes a token for every school in the registry and writes them as CSV
+/// (`school_id,token`, with that header) readable by its owner only;
+/// returns how many.
+fn write_all_tokens(
+    store: &store::Store,
+    path: &std::path::Path,
+    now: i64,
+    expires: i64,
+) -> anyhow::Result<usize> {
+    let mut w = csv::Writer::from_writer(Vec::new());
+    w.write_record(["school_id", "token"])?;
+    let mut n = 0;
+    for s in store.schools()? {
+        if let Some(token) = store.create_token(&s.id, now, expires)? {
+            w.write_record([s.id.as_str(), token.as_str()])?;
+            n += 1;
+        }
+    }
+    let bytes = w
+        .into_inner()
+        .map_err(|e| anyhow::anyhow!("encoding the tokens: {}", e.error()))?;
+    write_private(path, &bytes)?;
+    Ok(n)
 }
 
 /// Writes a secret readable by its owner only.
@@ -342,6 +413,91 @@ fn write_private(path: &std::path::Path, bytes: &[u8]) -> anyhow::Result<()> {
     opts.open(path)
         .and_then(|mut f| f.write_all(bytes))
         .with_context(|| format!("writing {}", path.display()))
+}
+
+/// One outage as a flat row (CSV and JSON).
+#[derive(serde::Serialize)]
+struct OutageRow<'a> {
+    school: &'a str,
+    district: &'a str,
+    kind: &'static str,
+    start: String,
+    end: Option<String>,
+    duration_seconds: i64,
+    counted_seconds: i64,
+    reports_during: u64,
+    gateway_answered: u64,
+    gateway_silent: u64,
+}
+
+fn rfc3339(ms: i64) -> String {
+    let t = std::time::UNIX_EPOCH + Duration::from_millis(u64::try_from(ms).unwrap_or(0));
+    humantime::format_rfc3339_seconds(t).to_string()
+}
+
+fn print_outages(
+    out: &mut impl Write,
+    fleet: &Fleet,
+    district: Option<&str>,
+    format: Format,
+) -> anyhow::Result<()> {
+    if let Some(d) = district {
+        anyhow::ensure!(
+            fleet.coverage.iter().any(|c| c.district == d),
+            "no district {d:?} in the registry"
+        );
+    }
+    let rows: Vec<OutageRow> = fleet
+        .coverage
+        .iter()
+        .filter(|c| district.is_none_or(|d| c.district == d))
+        .flat_map(|c| {
+            c.outages.iter().map(|o| OutageRow {
+                school: &c.id,
+                district: &c.district,
+                kind: o.kind.as_str(),
+                start: rfc3339(o.start_ms),
+                end: o.end_ms.map(rfc3339),
+                duration_seconds: o.duration_ms / 1000,
+                counted_seconds: o.counted_ms / 1000,
+                reports_during: o.evidence.reports,
+                gateway_answered: o.evidence.gateway_up,
+                gateway_silent: o.evidence.gateway_down,
+            })
+        })
+        .collect();
+    match format {
+        Format::Json => {
+            serde_json::to_writer_pretty(&mut *out, &rows)?;
+            writeln!(out)?;
+        }
+        Format::Csv => {
+            let mut w = csv::Writer::from_writer(out);
+            for r in rows {
+                w.serialize(r)?;
+            }
+            w.flush()?;
+        }
+        Format::Table => {
+            let mut t = schoolwatch_agent::table::Table::new([
+                "school", "district", "kind", "start", "end", "duration", "counted",
+            ]);
+            let span = |s: i64| humantime::format_duration(Duration::from_secs(s.max(0) as u64));
+            for r in rows {
+                t.row([
+                    r.school.to_owned(),
+                    r.district.to_owned(),
+                    r.kind.to_owned(),
+                    r.start,
+                    r.end.unwrap_or_else(|| "ongoing".to_owned()),
+                    span(r.duration_seconds).to_string(),
+                    span(r.counted_seconds).to_string(),
+                ]);
+            }
+            out.write_all(t.render().as_bytes())?;
+        }
+    }
+    Ok(())
 }
 
 fn pct(v: Option<f64>) -> String {
@@ -391,6 +547,8 @@ fn print_coverage(
                     "agents",
                     "online",
                     "avail 24h",
+                    "outages 7d",
+                    "to collector",
                     "machines ok",
                     "lab PCs",
                 ]);
@@ -402,6 +560,20 @@ fn print_coverage(
                         s.agents.to_string(),
                         if s.online { "yes" } else { "no" }.to_owned(),
                         pct(s.availability_24h),
+                        match s.outages.last() {
+                            Some(o) => format!("{} (last {})", s.outages.len(), o.kind.as_str()),
+                            None => "0".to_owned(),
+                        },
+                        s.collector_path.map_or_else(
+                            || "-".to_owned(),
+                            |p| {
+                                let rtt = p.rtt_median_seconds.map_or_else(
+                                    || "-".to_owned(),
+                                    |r| format!("{:.0} ms", r * 1000.0),
+                                );
+                                format!("{rtt}, {:.0}% loss", p.loss_ratio * 100.0)
+                            },
+                        ),
                         format!("{}/{}", s.machines_meeting_min, s.reporting_hosts),
                         format!("{}/{}", s.lab_pcs_reporting, s.lab_pcs_expected),
                     ]);
@@ -423,6 +595,9 @@ fn print_coverage(
                 &serde_json::json!({
                     "province": fleet.province,
                     "districts": fleet.districts,
+                    "by_link_kind": fleet.by_link_kind.iter().map(|(d, kind, s)| serde_json::json!({
+                        "district": d, "link_kind": kind, "summary": s,
+                    })).collect::<Vec<_>>(),
                     "regressions": fleet.regressions,
                 }),
             )?;
@@ -478,6 +653,11 @@ struct CsvSchool<'a> {
     agents: u32,
     online: bool,
     availability_24h: Option<f64>,
+    availability_7d: Option<f64>,
+    outages_7d: usize,
+    last_outage_kind: Option<&'static str>,
+    collector_loss_ratio: Option<f64>,
+    collector_rtt_median_seconds: Option<f64>,
     machines_reporting: u32,
     machines_meeting_min: u32,
     lab_pcs_reporting: u32,
@@ -494,6 +674,11 @@ impl<'a> From<&'a coverage::SchoolCoverage> for CsvSchool<'a> {
             agents: s.agents,
             online: s.online,
             availability_24h: s.availability_24h,
+            availability_7d: s.availability_7d,
+            outages_7d: s.outages.len(),
+            last_outage_kind: s.outages.last().map(|o| o.kind.as_str()),
+            collector_loss_ratio: s.collector_path.map(|p| p.loss_ratio),
+            collector_rtt_median_seconds: s.collector_path.and_then(|p| p.rtt_median_seconds),
             machines_reporting: s.reporting_hosts,
             machines_meeting_min: s.machines_meeting_min,
             lab_pcs_reporting: s.lab_pcs_reporting,

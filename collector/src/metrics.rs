@@ -271,7 +271,7 @@ impl prometheus_client::collector::Collector for FleetCollector {
         gauge(
             &mut e,
             "schoolwatch_school_online",
-            "1 when an agent of the school reported within the online window",
+            "1 when an agent of the school reported within the online window and the school's gateway (when probed) answers",
             f.coverage.iter().map(|c| {
                 (
                     school_labels(&c.id, &c.district),
@@ -353,12 +353,12 @@ impl prometheus_client::collector::Collector for FleetCollector {
         for (name, help, pick) in [
             (
                 "schoolwatch_school_availability_24h_ratio",
-                "Share of the last 24 hours with a report (since the school first reported)",
+                "Share of school hours online in the last 24 hours (since the school first reported); scheduled outages do not count",
                 (|c: &crate::coverage::SchoolCoverage| c.availability_24h) as fn(&_) -> Option<f64>,
             ),
             (
                 "schoolwatch_school_availability_7d_ratio",
-                "Share of the last 7 days with a report (since the school first reported)",
+                "Share of school hours online in the last 7 days (since the school first reported); scheduled outages do not count",
                 |c| c.availability_7d,
             ),
         ] {
@@ -371,6 +371,33 @@ impl prometheus_client::collector::Collector for FleetCollector {
                     .filter_map(|c| Some((school_labels(&c.id, &c.district), pick(c)?))),
             )?;
         }
+
+        // Loss and latency to the collector, from the online hosts' probes.
+        for (name, help, pick) in [
+            (
+                "schoolwatch_school_collector_loss_ratio",
+                "Mean share of ICMP echo requests to the collector lost, over the school's online hosts",
+                (|p: &crate::coverage::PathQuality| Some(p.loss_ratio)) as fn(&_) -> Option<f64>,
+            ),
+            (
+                "schoolwatch_school_collector_rtt_median_seconds",
+                "Mean of the median round trips to the collector, over the school's online hosts",
+                |p| p.rtt_median_seconds,
+            ),
+        ] {
+            gauge(
+                &mut e,
+                name,
+                help,
+                f.coverage.iter().filter_map(|c| {
+                    Some((
+                        school_labels(&c.id, &c.district),
+                        pick(c.collector_path.as_ref()?)?,
+                    ))
+                }),
+            )?;
+        }
+        self.encode_outages(&mut e)?;
 
         // === hosts ===
         let host_labels = |h: &crate::store::HostState| -> [(&'static str, String); 5] {
@@ -725,8 +752,141 @@ impl prometheus_client::collector::Collector for FleetCollector {
             std::slice::from_ref(&f.province),
             false,
         )?;
+        link_kind_families(&mut e, &f.by_link_kind)?;
         Ok(())
     }
+}
+
+impl FleetCollector {
+    /// Outages of the last 7 days per school and kind, and the newest one.
+    fn encode_outages(&self, e: &mut DescriptorEncoder) -> std::fmt::Result {
+        let school_labels = |id: &str, district: &str| {
+            [("school", id.to_owned()), ("district", district.to_owned())]
+        };
+        use crate::outage::OutageKind;
+        let f = &*self.fleet;
+        // Per school and kind: how many, and for how long. Kinds a school
+        // did not have are left out rather than written as 0 for every
+        // school; `or vector(0)` in PromQL fills them.
+        let per_kind = |pick: fn(&crate::outage::Outage) -> f64| {
+            f.coverage.iter().flat_map(move |c| {
+                OutageKind::ALL.into_iter().filter_map(move |kind| {
+                    let mine: Vec<_> = c.outages.iter().filter(|o| o.kind == kind).collect();
+                    if mine.is_empty() {
+                        return None;
+                    }
+                    let mut l = school_labels(&c.id, &c.district).to_vec();
+                    l.push(("kind", kind.as_str().to_owned()));
+                    Some((l, mine.iter().map(|o| pick(o)).sum::<f64>()))
+                })
+            })
+        };
+        gauge(
+            e,
+            "schoolwatch_school_outages_7d",
+            "Outages of the school in the last 7 days (including one going on), by kind: wan, lan, power, scheduled, unknown",
+            per_kind(|_| 1.0),
+        )?;
+        gauge(
+            e,
+            "schoolwatch_school_outage_7d_seconds",
+            "Total length of the school's outages of the last 7 days, by kind",
+            per_kind(|o| o.duration_ms as f64 / 1000.0),
+        )?;
+        gauge(
+            e,
+            "schoolwatch_school_outage_counted_7d_seconds",
+            "School hours lost to the school's outages of the last 7 days, by kind (what availability counts)",
+            per_kind(|o| o.counted_ms as f64 / 1000.0),
+        )?;
+        let last = || {
+            f.coverage.iter().filter_map(|c| {
+                let o = c.outages.last()?;
+                let mut l = school_labels(&c.id, &c.district).to_vec();
+                l.push(("kind", o.kind.as_str().to_owned()));
+                Some((l, o))
+            })
+        };
+        gauge(
+            e,
+            "schoolwatch_school_last_outage_start_timestamp_seconds",
+            "When the school's newest outage began (its last report before the silence)",
+            last().map(|(l, o)| (l, o.start_ms as f64 / 1000.0)),
+        )?;
+        gauge(
+            e,
+            "schoolwatch_school_last_outage_end_timestamp_seconds",
+            "When the school's newest outage ended; absent while it lasts",
+            last().filter_map(|(l, o)| Some((l, o.end_ms? as f64 / 1000.0))),
+        )?;
+        gauge(
+            e,
+            "schoolwatch_school_last_outage_duration_seconds",
+            "Length of the school's newest outage (so far, while it lasts)",
+            last().map(|(l, o)| (l, o.duration_ms as f64 / 1000.0)),
+        )
+    }
+}
+
+/// Coverage of the schools on each contracted link kind, for the province
+/// and per district: how the fibre plan is going, and whether 4G schools
+/// get the bandwidth they need meanwhile.
+fn link_kind_families(
+    e: &mut DescriptorEncoder,
+    groups: &[(Option<String>, crate::registry::LinkKind, Summary)],
+) -> std::fmt::Result {
+    type Pick = fn(&Summary) -> Option<f64>;
+    let fields: [(&str, &str, Pick); 6] = [
+        ("schools_registered", "Schools in the registry", |s| {
+            Some(f64::from(s.schools_registered))
+        }),
+        (
+            "schools_reporting",
+            "Schools with at least one reporting agent",
+            |s| Some(f64::from(s.schools_reporting)),
+        ),
+        ("schools_online", "Schools online now", |s| {
+            Some(f64::from(s.schools_online))
+        }),
+        (
+            "schools_bandwidth_measured",
+            "Schools with a measured bandwidth",
+            |s| Some(f64::from(s.schools_bandwidth_measured)),
+        ),
+        (
+            "schools_bandwidth_on_target",
+            "Schools whose measured bandwidth meets the target",
+            |s| Some(f64::from(s.schools_bandwidth_on_target)),
+        ),
+        (
+            "availability_7d_ratio",
+            "Mean availability over 7 days of reporting schools",
+            |s| s.availability_7d,
+        ),
+    ];
+    for (prefix, district_level) in [
+        ("schoolwatch_province", false),
+        ("schoolwatch_district", true),
+    ] {
+        for (name, help, pick) in fields {
+            gauge(
+                e,
+                &format!("{prefix}_link_kind_{name}"),
+                &format!("{help}, by contracted link kind"),
+                groups
+                    .iter()
+                    .filter(|(d, _, _)| d.is_some() == district_level)
+                    .filter_map(|(d, kind, s)| {
+                        let mut l = vec![("link_kind", kind.as_str().to_owned())];
+                        if let Some(d) = d {
+                            l.insert(0, ("district", d.clone()));
+                        }
+                        Some((l, pick(s)?))
+                    }),
+            )?;
+        }
+    }
+    Ok(())
 }
 
 /// Coverage gauges for districts (labelled by district) or the province.

@@ -8,6 +8,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::calendar::{self, Calendar};
 use crate::registry::LinkKind;
 
 /// Bytes in a GiB, the unit of `min_memory_gib` and `min_disk_gib`.
@@ -27,6 +28,8 @@ pub struct Targets {
     pub availability: AvailabilityTarget,
     /// The security baseline.
     pub security: SecurityTarget,
+    /// School hours: outages outside them do not count.
+    pub calendar: Calendar,
 }
 
 /// The Internet link every school should have (`[link]`).
@@ -173,6 +176,7 @@ fn build(raw: &RawTargets) -> (Targets, Vec<String>) {
         ));
     }
 
+    let calendar = build_calendar(&raw.calendar, &mut problems);
     let targets = Targets {
         link: LinkTarget {
             required_kind: raw.link.required_kind,
@@ -194,8 +198,60 @@ fn build(raw: &RawTargets) -> (Targets, Vec<String>) {
         security: SecurityTarget {
             baseline: raw.security.baseline.clone(),
         },
+        calendar,
     };
     (targets, problems)
+}
+
+/// Checks `[calendar]` and converts it, pushing a message per problem.
+fn build_calendar(raw: &RawCalendar, problems: &mut Vec<String>) -> Calendar {
+    let mut cal = Calendar::default();
+    let offset = raw.utc_offset_hours * 60.0;
+    if raw.utc_offset_hours.is_finite() && (-12.0 * 60.0..=14.0 * 60.0).contains(&offset) {
+        cal.utc_offset_minutes = offset.round() as i32;
+    } else {
+        problems.push(format!(
+            "key `calendar.utc_offset_hours`: {} is not a time zone offset; allowed: -12 to 14 (7 for Vietnam)",
+            raw.utc_offset_hours
+        ));
+    }
+    if let Some(days) = &raw.school_days {
+        cal.school_days = [false; 7];
+        for (i, name) in days.iter().enumerate() {
+            match calendar::parse_weekday(name) {
+                Some(d) => cal.school_days[d.number_days_from_monday() as usize] = true,
+                None => problems.push(format!(
+                    "key `calendar.school_days[{i}]`: {name:?} is not a day; allowed: \"mon\", \"tue\", \"wed\", \"thu\", \"fri\", \"sat\", \"sun\""
+                )),
+            }
+        }
+    }
+    let mut clock = |key: &str, text: &str| match calendar::parse_clock(text) {
+        Some(m) => m,
+        None => {
+            problems.push(format!(
+                "key `calendar.{key}`: {text:?} is not a time of day; allowed: \"HH:MM\" from \"00:00\" to \"24:00\""
+            ));
+            0
+        }
+    };
+    cal.day_start_minute = clock("day_start", &raw.day_start);
+    cal.day_end_minute = clock("day_end", &raw.day_end);
+    if cal.day_end_minute <= cal.day_start_minute && problems.is_empty() {
+        problems.push(format!(
+            "key `calendar.day_end`: {:?} is not after day_start {:?}; allowed: a later time the same day",
+            raw.day_end, raw.day_start
+        ));
+    }
+    for (i, text) in raw.holidays.iter().enumerate() {
+        match calendar::parse_holiday(text) {
+            Some(range) => cal.holidays.push(range),
+            None => problems.push(format!(
+                "key `calendar.holidays[{i}]`: {text:?} is not a date; allowed: \"YYYY-MM-DD\" or a range \"YYYY-MM-DD..YYYY-MM-DD\""
+            )),
+        }
+    }
+    cal
 }
 
 // === raw (file) form ===
@@ -213,6 +269,43 @@ struct RawTargets {
     availability: RawAvailability,
     #[serde(default)]
     security: RawSecurity,
+    #[serde(default)]
+    calendar: RawCalendar,
+}
+
+/// `[calendar]`: every key optional; the default is every hour of every day.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawCalendar {
+    #[serde(default)]
+    utc_offset_hours: f64,
+    #[serde(default)]
+    school_days: Option<Vec<String>>,
+    #[serde(default = "default_day_start")]
+    day_start: String,
+    #[serde(default = "default_day_end")]
+    day_end: String,
+    #[serde(default)]
+    holidays: Vec<String>,
+}
+
+impl Default for RawCalendar {
+    fn default() -> Self {
+        Self {
+            utc_offset_hours: 0.0,
+            school_days: None,
+            day_start: default_day_start(),
+            day_end: default_day_end(),
+            holidays: Vec::new(),
+        }
+    }
+}
+
+fn default_day_start() -> String {
+    "00:00".to_owned()
+}
+fn default_day_end() -> String {
+    "24:00".to_owned()
 }
 
 #[derive(Debug, Deserialize)]
@@ -352,8 +445,17 @@ mod tests {
 
     #[test]
     fn shipped_file_parses_and_equals_default() {
-        let shipped = Targets::from_toml_str(include_str!("../../config/targets.toml"))
+        let mut shipped = Targets::from_toml_str(include_str!("../../config/targets.toml"))
             .expect("shipped targets.toml");
+        // The shipped file sets the province's school hours; without a
+        // [calendar] every hour counts.
+        assert_eq!(shipped.calendar.utc_offset_minutes, 7 * 60);
+        assert_eq!(
+            shipped.calendar.school_days,
+            [true, true, true, true, true, true, false]
+        );
+        assert!(!shipped.calendar.holidays.is_empty());
+        shipped.calendar = Calendar::default();
         assert_eq!(shipped, Targets::default());
     }
 
@@ -388,7 +490,40 @@ mod tests {
                     .map(str::to_owned)
                     .to_vec(),
                 },
+                calendar: Calendar::default(),
             }
+        );
+    }
+
+    #[test]
+    fn calendar_mistakes_name_their_keys() {
+        let e = Targets::from_toml_str(
+            "[calendar]\nutc_offset_hours = 30\nschool_days = [\"mon\", \"funday\"]\nday_start = \"7am\"\nholidays = [\"2026-13-01\"]\n",
+        )
+        .unwrap_err();
+        for key in [
+            "calendar.utc_offset_hours",
+            "calendar.school_days[1]",
+            "calendar.day_start",
+            "calendar.holidays[0]",
+        ] {
+            assert!(e.contains(&format!("key `{key}`")), "{key} missing in: {e}");
+        }
+        let e = Targets::from_toml_str("[calendar]\nday_start = \"17:00\"\nday_end = \"07:00\"\n")
+            .unwrap_err();
+        assert!(e.contains("key `calendar.day_end`"), "{e}");
+        let ok = Targets::from_toml_str(
+            "[calendar]\nutc_offset_hours = 7\nschool_days = [\"mon\"]\nday_start = \"07:30\"\nday_end = \"11:00\"\n",
+        )
+        .unwrap();
+        assert_eq!(ok.calendar.utc_offset_minutes, 420);
+        assert_eq!(
+            ok.calendar.school_days,
+            [true, false, false, false, false, false, false]
+        );
+        assert_eq!(
+            (ok.calendar.day_start_minute, ok.calendar.day_end_minute),
+            (450, 660)
         );
     }
 

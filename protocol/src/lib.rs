@@ -32,7 +32,7 @@ mod throughput;
 pub use decode::{Batch, DecodeError, decode_batch, decode_report, decode_report_with};
 pub use inventory::{DiskInfo, DiskKind, Dmi, InterfaceInfo, Inventory, Role};
 pub use limits::{LimitError, Limits};
-pub use probe::ProbeResult;
+pub use probe::{ProbeKind, ProbeResult};
 pub use sample::{InterfaceSample, Sample};
 pub use security::{Check, CheckStatus, ListeningSocket, Security, Severity, SocketProtocol};
 pub use throughput::Throughput;

@@ -10,6 +10,10 @@ use serde::{Deserialize, Serialize};
 pub struct ProbeResult {
     /// The target as configured (an address or a name).
     pub target: String,
+    /// Why the agent probes it. The collector tells a WAN outage from a
+    /// LAN one by the gateway's answers. Absent (older agents): `extra`.
+    #[serde(default)]
+    pub kind: ProbeKind,
     /// Echo requests sent.
     pub sent: u32,
     /// Echo replies received in time.
@@ -27,4 +31,31 @@ pub struct ProbeResult {
     /// Mean absolute difference between consecutive reply times, seconds
     /// (the interarrival jitter of RFC 3550, without its smoothing).
     pub jitter_seconds: Option<f64>,
+}
+
+/// The role of a probe target.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ProbeKind {
+    /// The collector the agent reports to: the school's path to the centre.
+    Collector,
+    /// The default gateway: the school's own LAN and router.
+    Gateway,
+    /// A DNS server from resolv.conf.
+    Dns,
+    /// A target configured by hand.
+    #[default]
+    Extra,
+}
+
+impl ProbeKind {
+    /// The name used in labels and JSON.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Collector => "collector",
+            Self::Gateway => "gateway",
+            Self::Dns => "dns",
+            Self::Extra => "extra",
+        }
+    }
 }

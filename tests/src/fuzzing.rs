@@ -81,6 +81,7 @@ pub fn exposition_escaping(data: &[u8]) {
         checks: vec![(name.clone(), schoolwatch_protocol::CheckStatus::Fail)],
         probes: vec![schoolwatch_protocol::ProbeResult {
             target: hostname.clone(),
+            kind: schoolwatch_protocol::ProbeKind::Collector,
             sent: 1,
             received: 1,
             loss_ratio: 0.0,
@@ -102,6 +103,14 @@ pub fn exposition_escaping(data: &[u8]) {
             availability_24h: None,
             availability_7d: None,
             measured_download_mbps: None,
+            collector_path: None,
+            outages: vec![schoolwatch_collector::outage::Outage::new(
+                1,
+                None,
+                2,
+                Default::default(),
+                &Default::default(),
+            )],
         },
         &targets,
     )];
@@ -109,6 +118,7 @@ pub fn exposition_escaping(data: &[u8]) {
         now_ms: 2,
         districts: coverage::by_district(&cov),
         province: coverage::summarize("province", &cov),
+        by_link_kind: coverage::by_link_kind(&cov),
         coverage: cov,
         schools: vec![school],
         hosts: vec![host],

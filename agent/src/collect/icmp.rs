@@ -7,7 +7,7 @@
 //! when neither is allowed it says so with both fixes, and the agent carries
 //! on with its other sources.
 
-use schoolwatch_protocol::ProbeResult;
+use schoolwatch_protocol::{ProbeKind, ProbeResult};
 use std::net::IpAddr;
 use std::time::Duration;
 use surge_ping::{Client, Config, ICMP, PingIdentifier, PingSequence, SurgeError};
@@ -141,6 +141,7 @@ pub fn summarize(target: &str, sent: u32, rtts: &[f64]) -> ProbeResult {
     });
     ProbeResult {
         target: target.to_owned(),
+        kind: ProbeKind::Extra,
         sent,
         received,
         loss_ratio,
@@ -210,27 +211,29 @@ impl Rounds {
     /// once with the fix and probes nothing; the agent's other reports go on.
     pub fn start(config: &crate::config::ProbeConfig, collector: Option<String>) -> Self {
         let latest = std::sync::Arc::new(std::sync::Mutex::new(None));
-        let mut targets: Vec<String> = Vec::new();
+        let mut targets: Vec<(String, ProbeKind)> = Vec::new();
         if config.collector
             && let Some(c) = collector
         {
-            targets.push(c);
+            targets.push((c, ProbeKind::Collector));
         }
         if config.gateway
             && let Some(gw) = default_gateway()
         {
-            targets.push(gw.to_string());
+            targets.push((gw.to_string(), ProbeKind::Gateway));
         }
         if config.dns {
             let conf = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
             targets.extend(
                 parse_resolv_conf(&conf)
                     .into_iter()
-                    .map(|ip| ip.to_string()),
+                    .map(|ip| (ip.to_string(), ProbeKind::Dns)),
             );
         }
-        targets.extend(config.targets.iter().cloned());
-        targets.dedup();
+        targets.extend(config.targets.iter().map(|t| (t.clone(), ProbeKind::Extra)));
+        // A target listed twice is probed once, under its first role.
+        let mut seen = std::collections::HashSet::new();
+        targets.retain(|(t, _)| seen.insert(t.clone()));
         if targets.is_empty() {
             return Self { latest, task: None };
         }
@@ -249,10 +252,10 @@ impl Rounds {
             loop {
                 ticker.tick().await;
                 let mut round = tokio::task::JoinSet::new();
-                for (i, t) in targets.iter().enumerate() {
-                    let (prober, t, cfg) = (prober.clone(), t.clone(), cfg.clone());
+                for (i, (t, kind)) in targets.iter().enumerate() {
+                    let (prober, t, kind, cfg) = (prober.clone(), t.clone(), *kind, cfg.clone());
                     round.spawn(async move {
-                        let r = match resolve(&t).await {
+                        let mut r = match resolve(&t).await {
                             Some(ip) => {
                                 prober
                                     .probe(&t, ip, cfg.count, cfg.spacing, cfg.timeout)
@@ -260,6 +263,7 @@ impl Rounds {
                             }
                             None => summarize(&t, cfg.count, &[]),
                         };
+                        r.kind = kind;
                         (i, r)
                     });
                 }

@@ -35,7 +35,8 @@ pub enum Outcome {
     },
 }
 
-/// Sends to one collector.
+/// Sends to one collector. Cloning is cheap and shares the connection pool.
+#[derive(Clone)]
 pub struct Client {
     http: reqwest::Client,
     base: String,

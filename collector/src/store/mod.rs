@@ -224,21 +224,14 @@ pub struct DiskState {
     pub available_bytes: u64,
 }
 
-/// Availability of one school over a window: buckets with at least one
-/// report, out of the buckets since the school first reported.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Availability {
-    /// Buckets with a report.
-    pub up: u64,
-    /// Buckets in the window (since the first report).
-    pub total: u64,
-}
-
-impl Availability {
-    /// The share, or `None` when the window is empty.
-    pub fn share(self) -> Option<f64> {
-        (self.total > 0).then(|| (self.up as f64 / self.total as f64).min(1.0))
-    }
+/// A recorded outage of a school: no report received from any of its
+/// agents for longer than the online window.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OutageRow {
+    /// The last report received before it, ms.
+    pub start_ms: i64,
+    /// The first report received after it, ms.
+    pub end_ms: i64,
 }
 
 /// The SQLite store.
@@ -251,6 +244,14 @@ pub struct Store {
     /// Credential checks have a connection of their own: they run on every
     /// request, take microseconds, and must not wait behind a long scrape.
     auth: Mutex<Connection>,
+    /// A school silent for longer than this has had an outage (the
+    /// collector's online window), ms.
+    outage_gap_ms: std::sync::atomic::AtomicI64,
+    /// When this store was opened, ms: the collector's own start.
+    opened_ms: i64,
+    /// The newest report received before that, ms: about when the
+    /// collector last ran. Its own downtime is not the schools' outage.
+    last_alive_ms: i64,
 }
 
 fn sha256(secret: &str) -> Vec<u8> {
@@ -307,11 +308,24 @@ impl Store {
         reader.busy_timeout(std::time::Duration::from_secs(10))?;
         let auth = Connection::open(&path)?;
         auth.busy_timeout(std::time::Duration::from_secs(10))?;
+        let last_alive_ms: Option<i64> =
+            writer.query_row("SELECT MAX(last_seen_ms) FROM agents", [], |r| r.get(0))?;
         Ok(Self {
             writer: Mutex::new(writer),
             reader: Mutex::new(reader),
             auth: Mutex::new(auth),
+            outage_gap_ms: std::sync::atomic::AtomicI64::new(300_000),
+            opened_ms: crate::fleet::now_ms(),
+            last_alive_ms: last_alive_ms.unwrap_or(0),
         })
+    }
+
+    /// Sets the online window: a school silent for longer has had an
+    /// outage. Defaults to 5 minutes.
+    pub fn set_online_window(&self, window: std::time::Duration) {
+        let ms = i64::try_from(window.as_millis()).unwrap_or(i64::MAX);
+        self.outage_gap_ms
+            .store(ms, std::sync::atomic::Ordering::Relaxed);
     }
 
     // === registry ===
@@ -560,14 +574,25 @@ impl Store {
         let mut outcomes = Vec::with_capacity(batches.len());
         {
             let mut insert = tx.prepare_cached(
-                "INSERT OR IGNORE INTO reports (agent_id, sequence, school_id, sampled_at_ms, received_ms)
-                 VALUES (?1, ?2, ?3, ?4, ?5)",
+                "INSERT OR IGNORE INTO reports
+                   (agent_id, sequence, school_id, sampled_at_ms, received_ms, gateway_up)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
             )?;
             let mut counters = tx.prepare_cached(
                 "UPDATE agents SET reports_total = reports_total + ?2,
-                   last_sequence = MAX(last_sequence, ?3), last_seen_ms = ?4
+                   last_sequence = MAX(last_sequence, ?3), last_seen_ms = ?4,
+                   first_seen_ms = COALESCE(first_seen_ms, ?4)
                  WHERE id = ?1",
             )?;
+            let mut school_last_seen = tx.prepare_cached(
+                "SELECT MAX(last_seen_ms) FROM agents WHERE school_id = ?1 AND revoked_ms IS NULL",
+            )?;
+            let mut outage = tx.prepare_cached(
+                "INSERT OR IGNORE INTO outages (school_id, start_ms, end_ms) VALUES (?1, ?2, ?3)",
+            )?;
+            let gap_ms = self
+                .outage_gap_ms
+                .load(std::sync::atomic::Ordering::Relaxed);
             let mut inventory = tx.prepare_cached(
                 "UPDATE agents SET hostname = ?2, role = ?3, os = ?4, cpu_model = ?5,
                    logical_cores = ?6, memory_total_bytes = ?7, disk_total_bytes = ?8,
@@ -603,7 +628,8 @@ impl Store {
                         seq,
                         who.school_id,
                         sampled_at,
-                        now_ms
+                        now_ms,
+                        gateway_answered(&r.probes)
                     ])? == 1;
                     if !fresh {
                         out.duplicates += 1;
@@ -670,6 +696,11 @@ impl Store {
                     }
                 }
                 if out.accepted > 0 {
+                    let last: Option<i64> =
+                        school_last_seen.query_row([&who.school_id], |r| r.get(0))?;
+                    if let Some(start) = last.and_then(|l| self.outage_start(l, now_ms, gap_ms)) {
+                        outage.execute(params![who.school_id, start, now_ms])?;
+                    }
                     counters.execute(params![who.agent_id, out.accepted, max_seq, now_ms])?;
                 }
                 outcomes.push(out);
@@ -844,45 +875,87 @@ impl Store {
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
-    /// Availability per school over `[since_ms, now_ms)` in buckets of
-    /// `bucket_ms`, counted from the school's first report if later. Uses
-    /// the reports' sampling times, so a back-filled outage stays an outage.
-    pub fn availability(
-        &self,
-        since_ms: i64,
-        now_ms: i64,
-        bucket_ms: i64,
-    ) -> Result<Vec<(String, Availability)>, StoreError> {
+    /// Where a silence from `last_seen_ms` to `now_ms` began as a school
+    /// outage, if it was one: longer than `gap_ms`, and not just the
+    /// collector's own downtime (a school that reported until the collector
+    /// stopped and again soon after it started had no outage).
+    fn outage_start(&self, last_seen_ms: i64, now_ms: i64, gap_ms: i64) -> Option<i64> {
+        let start = if self.last_alive_ms > 0
+            && last_seen_ms < self.opened_ms
+            && self.last_alive_ms - last_seen_ms <= gap_ms
+        {
+            // Silent only while the collector was down: count from its start.
+            self.opened_ms
+        } else {
+            last_seen_ms
+        };
+        (now_ms - start > gap_ms).then_some(start)
+    }
+
+    /// Recorded outages per school that ended at or after `since_ms`,
+    /// oldest first.
+    pub fn outages(&self, since_ms: i64) -> Result<Vec<(String, OutageRow)>, StoreError> {
         let conn = lock(&self.reader);
         let mut stmt = conn.prepare_cached(
-            "SELECT school_id, MIN(sampled_at_ms),
-                    COUNT(DISTINCT CASE WHEN sampled_at_ms >= ?1 AND sampled_at_ms < ?2
-                                        THEN sampled_at_ms / ?3 END)
-             FROM reports GROUP BY school_id",
+            "SELECT school_id, start_ms, end_ms FROM outages WHERE end_ms >= ?1
+             ORDER BY school_id, start_ms",
         )?;
-        let rows = stmt.query_map(params![since_ms, now_ms, bucket_ms], |r| {
+        let rows = stmt.query_map([since_ms], |r| {
             Ok((
-                r.get::<_, String>(0)?,
-                r.get::<_, i64>(1)?,
-                r.get::<_, i64>(2)?,
+                r.get(0)?,
+                OutageRow {
+                    start_ms: r.get(1)?,
+                    end_ms: r.get(2)?,
+                },
             ))
         })?;
-        let mut out = Vec::new();
-        for row in rows {
-            let (school, first, up) = row?;
-            let start = since_ms.max(first) / bucket_ms;
-            let end = (now_ms - 1) / bucket_ms;
-            let total = (end - start + 1).max(0) as u64;
-            out.push((
-                school,
-                Availability {
-                    up: up.max(0) as u64,
-                    total,
-                },
-            ));
-        }
-        Ok(out)
+        Ok(rows.collect::<Result<_, _>>()?)
     }
+
+    /// When each school's live agents first reported, ms.
+    pub fn first_seen(&self) -> Result<Vec<(String, i64)>, StoreError> {
+        let conn = lock(&self.reader);
+        let mut stmt = conn.prepare_cached(
+            "SELECT school_id, MIN(first_seen_ms) FROM agents
+             WHERE revoked_ms IS NULL AND first_seen_ms IS NOT NULL GROUP BY school_id",
+        )?;
+        let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// What a school's reports sampled strictly inside `(from_ms, to_ms)`
+    /// say about its gateway: they were made during an outage and arrived
+    /// after it.
+    pub fn outage_evidence(
+        &self,
+        school_id: &str,
+        from_ms: i64,
+        to_ms: i64,
+    ) -> Result<crate::outage::Evidence, StoreError> {
+        let conn = lock(&self.reader);
+        let mut stmt = conn.prepare_cached(
+            "SELECT COUNT(*), COALESCE(SUM(gateway_up = 1), 0), COALESCE(SUM(gateway_up = 0), 0)
+             FROM reports WHERE school_id = ?1 AND sampled_at_ms > ?2 AND sampled_at_ms < ?3",
+        )?;
+        Ok(stmt.query_row(params![school_id, from_ms, to_ms], |r| {
+            Ok(crate::outage::Evidence {
+                reports: r.get::<_, i64>(0)?.max(0) as u64,
+                gateway_up: r.get::<_, i64>(1)?.max(0) as u64,
+                gateway_down: r.get::<_, i64>(2)?.max(0) as u64,
+            })
+        })?)
+    }
+}
+
+/// Whether a report's gateway probes got any reply: `Some(true)` if one
+/// did, `Some(false)` if requests went out and none came back, `None` when
+/// the report probed no gateway.
+fn gateway_answered(probes: &[schoolwatch_protocol::ProbeResult]) -> Option<bool> {
+    let gateway: Vec<_> = probes
+        .iter()
+        .filter(|p| p.kind == schoolwatch_protocol::ProbeKind::Gateway && p.sent > 0)
+        .collect();
+    (!gateway.is_empty()).then(|| gateway.iter().any(|p| p.received > 0))
 }
 
 /// Replaces a host's check results with a newer report's, recording a

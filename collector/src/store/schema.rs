@@ -88,6 +88,22 @@ const MIGRATIONS: &[&str] = &[
     // 6: the newest throughput test per host.
     "ALTER TABLE agents ADD COLUMN throughput_json TEXT;
      ALTER TABLE agents ADD COLUMN throughput_at_ms INTEGER NOT NULL DEFAULT 0",
+    // 7: outages. Each report keeps whether its gateway probe answered
+    //    (NULL: no gateway probe), so back-filled reports can tell a WAN
+    //    outage from a LAN one; outages are recorded when a school's first
+    //    report after a silence arrives. Silences before this version are
+    //    not reconstructed.
+    "ALTER TABLE reports ADD COLUMN gateway_up INTEGER;
+     ALTER TABLE agents ADD COLUMN first_seen_ms INTEGER;
+     UPDATE agents SET first_seen_ms =
+        (SELECT MIN(received_ms) FROM reports r WHERE r.agent_id = agents.id);
+     CREATE TABLE outages (
+        school_id TEXT NOT NULL,
+        start_ms INTEGER NOT NULL,
+        end_ms INTEGER NOT NULL,
+        PRIMARY KEY (school_id, start_ms)
+     ) WITHOUT ROWID;
+     CREATE INDEX outages_end ON outages(end_ms)",
 ];
 
 /// Brings the database up to the newest schema.

@@ -148,49 +148,138 @@ fn revoked_agent_and_school_are_refused() {
     assert!(s.hosts().unwrap().is_empty());
 }
 
-#[test]
-fn availability_counts_buckets_from_first_report() {
-    let (_d, s) = store();
-    let e = enroll(&s, "a", "fp");
-    let who = s.authenticate(&e.credential).unwrap().unwrap();
-    // Buckets of 100 ms. Reports in buckets 10, 11, 11 and 14; window
-    // [0, 1500) but the school first reported at 1000, so buckets 10..=14
-    // count: 5 in all, 3 with a report.
-    let batch: Vec<Report> = [1_000, 1_150, 1_199, 1_420]
-        .iter()
-        .enumerate()
-        .map(|(i, t)| Report::new(String::new(), i as u64 + 1, *t))
-        .collect();
-    s.ingest(&who, &batch, 2_000).unwrap();
-    let av = s.availability(0, 1_500, 100).unwrap();
-    assert_eq!(av, vec![("a".to_owned(), Availability { up: 3, total: 5 })]);
-    assert_eq!(av[0].1.share(), Some(0.6));
+fn gateway_probe(received: u32) -> schoolwatch_protocol::ProbeResult {
+    let mut p = schoolwatch_protocol::ProbeResult {
+        target: "192.0.2.1".into(),
+        kind: schoolwatch_protocol::ProbeKind::Gateway,
+        sent: 3,
+        received,
+        loss_ratio: f64::from(3 - received) / 3.0,
+        rtt_min_seconds: None,
+        rtt_median_seconds: None,
+        rtt_avg_seconds: None,
+        rtt_max_seconds: None,
+        jitter_seconds: None,
+    };
+    if received > 0 {
+        p.rtt_median_seconds = Some(0.001);
+    }
+    p
 }
 
 #[test]
-fn backfilled_reports_keep_their_sampling_time_in_history() {
-    // See: issue 4 (history of back-filled reports).
+fn a_silence_longer_than_the_window_is_recorded_as_an_outage() {
+    let (_d, s) = store();
+    s.set_online_window(std::time::Duration::from_millis(100));
+    let e = enroll(&s, "a", "fp");
+    let who = s.authenticate(&e.credential).unwrap().unwrap();
+    let report = |seq: u64, at: u64| Report::new(String::new(), seq, at);
+    // Received at 1000 and 1090 (gap 90: not an outage), then 1400 (gap
+    // 310: an outage from 1090 to 1400).
+    s.ingest(&who, &[report(1, 1_000)], 1_000).unwrap();
+    s.ingest(&who, &[report(2, 1_090)], 1_090).unwrap();
+    s.ingest(&who, &[report(5, 1_400)], 1_400).unwrap();
+    // Back-filled reports arrive after the outage ended: no new outage.
+    s.ingest(&who, &[report(3, 1_200), report(4, 1_300)], 1_410)
+        .unwrap();
+    // A duplicate after a long silence is not a sign of life either way.
+    let outages = s.outages(0).unwrap();
+    assert_eq!(
+        outages,
+        vec![(
+            "a".to_owned(),
+            OutageRow {
+                start_ms: 1_090,
+                end_ms: 1_400
+            }
+        )]
+    );
+    // Only outages ending at or after `since` are listed.
+    assert!(s.outages(1_401).unwrap().is_empty());
+    assert_eq!(s.first_seen().unwrap(), vec![("a".to_owned(), 1_000)]);
+}
+
+#[test]
+fn backfilled_reports_keep_their_sampling_time_as_outage_evidence() {
+    // See: issue 4 (history of back-filled reports) and issue 5 (outage
+    // kinds): reports made during an outage count where they were sampled.
     let (_d, s) = store();
     let e = enroll(&s, "a", "fp");
     let who = s.authenticate(&e.credential).unwrap().unwrap();
-    // Live: buckets 10 and 11 arrive on time.
-    let live: Vec<Report> = [1_000, 1_100]
-        .iter()
-        .enumerate()
-        .map(|(i, t)| Report::new(String::new(), i as u64 + 1, *t))
-        .collect();
-    s.ingest(&who, &live, 1_150).unwrap();
-    // The link drops for buckets 12 and 13; the agent was off in 12 and
-    // produced a report in 13 that arrives only later, with bucket 14.
-    let late: Vec<Report> = [1_320, 1_450]
-        .iter()
-        .enumerate()
-        .map(|(i, t)| Report::new(String::new(), i as u64 + 3, *t))
-        .collect();
-    s.ingest(&who, &late, 9_999).unwrap();
-    // Counted by when they were sampled, not received: 12 stays a hole.
+    let with_gateway = |seq: u64, at: u64, received: Option<u32>| {
+        let mut r = Report::new(String::new(), seq, at);
+        r.probes = received.map(gateway_probe).into_iter().collect();
+        r
+    };
+    // Sampled in the outage (1000, 2000): two with the gateway answering,
+    // one with it silent, one without a gateway probe; one outside.
+    let batch = [
+        with_gateway(1, 1_100, Some(3)),
+        with_gateway(2, 1_200, Some(1)),
+        with_gateway(3, 1_300, Some(0)),
+        with_gateway(4, 1_400, None),
+        with_gateway(5, 2_000, Some(0)),
+    ];
+    s.ingest(&who, &batch, 9_999).unwrap();
     assert_eq!(
-        s.availability(0, 1_500, 100).unwrap(),
-        vec![("a".to_owned(), Availability { up: 4, total: 5 })]
+        s.outage_evidence("a", 1_000, 2_000).unwrap(),
+        crate::outage::Evidence {
+            reports: 4,
+            gateway_up: 2,
+            gateway_down: 1
+        }
+    );
+    assert_eq!(
+        s.outage_evidence("b", 1_000, 2_000).unwrap(),
+        crate::outage::Evidence::default()
+    );
+}
+
+#[test]
+fn the_collectors_own_downtime_is_not_a_school_outage() {
+    let dir = tempfile::tempdir().unwrap();
+    let now = crate::fleet::now_ms();
+    let whos = {
+        let s = Store::open(dir.path()).unwrap();
+        s.import_schools(&[school("a", "Pleiku"), school("b", "Kbang")])
+            .unwrap();
+        let (a, b) = (enroll(&s, "a", "fa"), enroll(&s, "b", "fb"));
+        let (a, b) = (
+            s.authenticate(&a.credential).unwrap().unwrap(),
+            s.authenticate(&b.credential).unwrap().unwrap(),
+        );
+        // Both report an hour ago, then the collector stops.
+        s.ingest(&a, &[Report::new(String::new(), 1, 0)], now - 3_600_000)
+            .unwrap();
+        s.ingest(&b, &[Report::new(String::new(), 1, 0)], now - 3_600_000)
+            .unwrap();
+        (a, b)
+    };
+    // It starts again now, with a 10 s window.
+    let s = Store::open(dir.path()).unwrap();
+    s.set_online_window(std::time::Duration::from_secs(10));
+    // School a is back 5 s after the start: no outage of its own.
+    s.ingest(
+        &whos.0,
+        &[Report::new(String::new(), 2, 0)],
+        s.opened_ms + 5_000,
+    )
+    .unwrap();
+    // School b only after 60 s: an outage, counted from the start.
+    s.ingest(
+        &whos.1,
+        &[Report::new(String::new(), 2, 0)],
+        s.opened_ms + 60_000,
+    )
+    .unwrap();
+    assert_eq!(
+        s.outages(0).unwrap(),
+        vec![(
+            "b".to_owned(),
+            OutageRow {
+                start_ms: s.opened_ms,
+                end_ms: s.opened_ms + 60_000
+            }
+        )]
     );
 }

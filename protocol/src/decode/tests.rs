@@ -556,6 +556,7 @@ fn report_without_security_has_no_security_key() {
 fn probe(target: &str) -> crate::ProbeResult {
     crate::ProbeResult {
         target: target.into(),
+        kind: crate::ProbeKind::Gateway,
         sent: 5,
         received: 4,
         loss_ratio: 0.2,
