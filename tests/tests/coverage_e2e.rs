@@ -13,7 +13,7 @@
 //! PCs reporting of 85 expected, 2 schools on a fibre link.
 //! Pleiku: 2, 2, 0, 2, 3, 2, 2/45, 1. Chư Păh: 2, 0, 2, 0, 0, 0, 0/40, 1.
 
-use schoolwatch_protocol::{Inventory, Report, Role};
+use schoolwatch_protocol::{Inventory, ProbeKind, ProbeResult, Report, Role};
 use schoolwatch_tests::collector::batch_body;
 use schoolwatch_tests::{TestCollector, agent};
 
@@ -29,11 +29,39 @@ fn inventory(role: Role, gib: u64, cores: u32, disk_gib: u64) -> Inventory {
 }
 
 fn report_from(c: &TestCollector, school: &str, name: &str, inv: Inventory) {
+    report_with_probes(c, school, name, inv, Vec::new());
+}
+
+fn report_with_probes(
+    c: &TestCollector,
+    school: &str,
+    name: &str,
+    inv: Inventory,
+    probes: Vec<ProbeResult>,
+) {
     let (id, cred) = c.enroll_as(school, name, name);
     let mut r = Report::new(id, 1, now_ms());
     r.inventory = Some(inv);
+    r.probes = probes;
     let a = c.post(Some(&cred), &[], batch_body(vec![r]));
     assert_eq!(a.status, 200, "{}", a.body);
+}
+
+/// A probe round of 10 requests: `received` replies, median `rtt` seconds.
+fn probe(kind: ProbeKind, target: &str, received: u32, rtt: f64) -> ProbeResult {
+    let got = (received > 0).then_some(rtt);
+    ProbeResult {
+        target: target.into(),
+        kind,
+        sent: 10,
+        received,
+        loss_ratio: f64::from(10 - received) / 10.0,
+        rtt_min_seconds: got,
+        rtt_median_seconds: got,
+        rtt_avg_seconds: got,
+        rtt_max_seconds: got,
+        jitter_seconds: None,
+    }
 }
 
 fn now_ms() -> u64 {
@@ -90,6 +118,40 @@ fn coverage_equals_hand_count() {
         2.0
     );
     assert_eq!(m("schoolwatch_school_agents", &[("school", "t-c")]), 1.0);
+    // By contracted link kind: fibre is t-a (reporting) and t-c (not); 4G
+    // is t-b (reporting) and t-d (not); one of each per district.
+    for (kind, registered, reporting, online) in [("fibre", 2.0, 1.0, 1.0), ("4g", 2.0, 1.0, 1.0)] {
+        let l = [("link_kind", kind)];
+        assert_eq!(
+            m("schoolwatch_province_link_kind_schools_registered", &l),
+            registered
+        );
+        assert_eq!(
+            m("schoolwatch_province_link_kind_schools_reporting", &l),
+            reporting
+        );
+        assert_eq!(
+            m("schoolwatch_province_link_kind_schools_online", &l),
+            online
+        );
+    }
+    for (district, kind, reporting) in [
+        ("Pleiku", "fibre", 1.0),
+        ("Pleiku", "4g", 1.0),
+        ("Chư Păh", "fibre", 0.0),
+        ("Chư Păh", "4g", 0.0),
+    ] {
+        let l = [("district", district), ("link_kind", kind)];
+        assert_eq!(
+            m("schoolwatch_district_link_kind_schools_registered", &l),
+            1.0
+        );
+        assert_eq!(
+            m("schoolwatch_district_link_kind_schools_reporting", &l),
+            reporting,
+            "{district} {kind}"
+        );
+    }
     let csv = c.cli(&["coverage", "--district", "Pleiku", "--format", "csv"]);
     let rows: Vec<&str> = csv.lines().collect();
     assert_eq!(rows.len(), 3, "{csv}");
@@ -97,4 +159,55 @@ fn coverage_equals_hand_count() {
         rows[1].starts_with("t-a,") && rows[1].contains(",2,true,"),
         "{csv}"
     );
+}
+
+#[test]
+fn path_to_the_collector_per_school_and_a_dark_gateway() {
+    let c = TestCollector::start("");
+    // t-a: two PCs, 2 and 4 of 10 echo requests to the collector lost,
+    // medians 10 and 30 ms: the school's path is 30 % loss, 20 ms.
+    report_with_probes(
+        &c,
+        "t-a",
+        "a1",
+        inventory(Role::Lab, 8, 4, 250),
+        vec![probe(ProbeKind::Collector, "collector.test", 8, 0.010)],
+    );
+    report_with_probes(
+        &c,
+        "t-a",
+        "a2",
+        inventory(Role::Lab, 8, 4, 250),
+        vec![
+            probe(ProbeKind::Collector, "collector.test", 6, 0.030),
+            probe(ProbeKind::Gateway, "192.0.2.1", 10, 0.001),
+        ],
+    );
+    // t-b: its report arrived, but its gateway answered none of 10: the
+    // school is counted offline, though the host itself reported.
+    report_with_probes(
+        &c,
+        "t-b",
+        "b1",
+        inventory(Role::Server, 16, 8, 500),
+        vec![probe(ProbeKind::Gateway, "192.0.2.1", 0, 0.0)],
+    );
+    let text = c.metrics();
+    let m =
+        |name: &str, school: &str| schoolwatch_tests::metric(&text, name, &[("school", school)]);
+    let loss = m("schoolwatch_school_collector_loss_ratio", "t-a").unwrap();
+    let rtt = m("schoolwatch_school_collector_rtt_median_seconds", "t-a").unwrap();
+    assert!((loss - 0.3).abs() < 1e-9, "{loss}");
+    assert!((rtt - 0.020).abs() < 1e-9, "{rtt}");
+    // No collector probe at t-b: no series rather than a made-up 0.
+    assert_eq!(m("schoolwatch_school_collector_loss_ratio", "t-b"), None);
+    assert_eq!(m("schoolwatch_school_online", "t-a"), Some(1.0));
+    assert_eq!(m("schoolwatch_school_online", "t-b"), Some(0.0));
+    assert_eq!(m("schoolwatch_host_up", "t-b"), Some(1.0));
+    let v: serde_json::Value =
+        serde_json::from_str(&c.cli(&["coverage", "--district", "Pleiku", "--format", "json"]))
+            .unwrap();
+    let a = &v["schools"][0];
+    assert_eq!(a["id"], "t-a");
+    assert!((a["collector_path"]["loss_ratio"].as_f64().unwrap() - 0.3).abs() < 1e-9);
 }
