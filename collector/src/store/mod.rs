@@ -309,7 +309,7 @@ impl Store {
         let auth = Connection::open(&path)?;
         auth.busy_timeout(std::time::Duration::from_secs(10))?;
         let last_alive_ms: Option<i64> =
-            writer.query_row("SELECT MAX(last_seen_ms) FROM agents", [], |r| r.get(0))?;
+            writer.query_row("SELECT MAX(last_seen_ms) FROM schools", [], |r| r.get(0))?;
         Ok(Self {
             writer: Mutex::new(writer),
             reader: Mutex::new(reader),
@@ -584,9 +584,10 @@ impl Store {
                    first_seen_ms = COALESCE(first_seen_ms, ?4)
                  WHERE id = ?1",
             )?;
-            let mut school_last_seen = tx.prepare_cached(
-                "SELECT MAX(last_seen_ms) FROM agents WHERE school_id = ?1 AND revoked_ms IS NULL",
-            )?;
+            let mut school_last_seen =
+                tx.prepare_cached("SELECT last_seen_ms FROM schools WHERE id = ?1")?;
+            let mut school_seen =
+                tx.prepare_cached("UPDATE schools SET last_seen_ms = ?2 WHERE id = ?1")?;
             let mut outage = tx.prepare_cached(
                 "INSERT OR IGNORE INTO outages (school_id, start_ms, end_ms) VALUES (?1, ?2, ?3)",
             )?;
@@ -701,6 +702,7 @@ impl Store {
                     if let Some(start) = last.and_then(|l| self.outage_start(l, now_ms, gap_ms)) {
                         outage.execute(params![who.school_id, start, now_ms])?;
                     }
+                    school_seen.execute(params![who.school_id, now_ms])?;
                     counters.execute(params![who.agent_id, out.accepted, max_seq, now_ms])?;
                 }
                 outcomes.push(out);

@@ -91,10 +91,14 @@ const MIGRATIONS: &[&str] = &[
     // 7: outages. Each report keeps whether its gateway probe answered
     //    (NULL: no gateway probe), so back-filled reports can tell a WAN
     //    outage from a LAN one; outages are recorded when a school's first
-    //    report after a silence arrives. Silences before this version are
+    //    report after a silence arrives (the school's last report time is
+    //    kept on the school, so that costs one row, not one per host). Silences before this version are
     //    not reconstructed.
     "ALTER TABLE reports ADD COLUMN gateway_up INTEGER;
      ALTER TABLE agents ADD COLUMN first_seen_ms INTEGER;
+     ALTER TABLE schools ADD COLUMN last_seen_ms INTEGER;
+     UPDATE schools SET last_seen_ms =
+        (SELECT MAX(last_seen_ms) FROM agents a WHERE a.school_id = schools.id);
      UPDATE agents SET first_seen_ms =
         (SELECT MIN(received_ms) FROM reports r WHERE r.agent_id = agents.id);
      CREATE TABLE outages (
