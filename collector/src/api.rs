@@ -44,6 +44,8 @@ pub struct AppState {
     pub online_window: Duration,
     /// The plan's targets, for coverage gauges.
     pub targets: Targets,
+    /// The fleet picture `/metrics` encodes, shared by scrapes close in time.
+    pub fleet: crate::fleet::FleetCache,
 }
 
 /// The collector's routes.
@@ -351,24 +353,82 @@ async fn reports_inner(st: &AppState, headers: &HeaderMap, body: Body) -> Result
 
 // === metrics and health ===
 
-async fn metrics(State(st): State<Arc<AppState>>, headers: HeaderMap) -> Response {
+/// `/metrics[?part=all|fleet|hosts][&district=NAME]`.
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct MetricsQuery {
+    part: Option<String>,
+    district: Option<String>,
+}
+
+async fn metrics(
+    State(st): State<Arc<AppState>>,
+    headers: HeaderMap,
+    axum::extract::RawQuery(query): axum::extract::RawQuery,
+) -> Response {
     let openmetrics = headers
         .get(header::ACCEPT)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.contains("application/openmetrics-text"));
+    let selection = match selection(query.as_deref()) {
+        Ok(s) => s,
+        Err(message) => {
+            return (
+                StatusCode::BAD_REQUEST,
+                axum::Json(ErrorBody { error: message }),
+            )
+                .into_response();
+        }
+    };
     let store = st.store.clone();
     let targets = st.targets.clone();
     let window = st.online_window;
-    match blocking(move || Fleet::load(&store, &targets, window, now_ms())).await {
-        Ok(fleet) => {
-            let window_ms = i64::try_from(window.as_millis()).unwrap_or(i64::MAX);
-            let (content_type, text) =
-                st.metrics
-                    .encode(Arc::new(fleet), window_ms, &st.targets, openmetrics);
-            ([(header::CONTENT_TYPE, content_type)], text).into_response()
-        }
-        Err(e) => e.into_response(&st.metrics),
+    let fleet = match st
+        .fleet
+        .get(move || Fleet::load(&store, &targets, window, now_ms()))
+        .await
+    {
+        Ok(f) => f,
+        Err(e) => return Refusal::internal(e).into_response(&st.metrics),
+    };
+    // Encoding tens of thousands of hosts takes a while: off the async
+    // threads, so ingest goes on meanwhile.
+    let window_ms = i64::try_from(window.as_millis()).unwrap_or(i64::MAX);
+    let state = st.clone();
+    match tokio::task::spawn_blocking(move || {
+        state
+            .metrics
+            .encode(fleet, window_ms, &state.targets, &selection, openmetrics)
+    })
+    .await
+    {
+        Ok((content_type, text)) => ([(header::CONTENT_TYPE, content_type)], text).into_response(),
+        Err(e) => Refusal::internal(e).into_response(&st.metrics),
     }
+}
+
+/// Reads the query of `/metrics`; an unknown part or key is a clear 400.
+fn selection(query: Option<&str>) -> Result<crate::metrics::Selection, String> {
+    use crate::metrics::{Part, Selection};
+    let Some(query) = query else {
+        return Ok(Selection::default());
+    };
+    let q: MetricsQuery = serde_urlencoded::from_str(query).map_err(|e| {
+        format!("bad /metrics query {query:?}: {e}; allowed: part=all|fleet|hosts, district=NAME")
+    })?;
+    let part = match q.part.as_deref() {
+        None => Part::All,
+        Some(p) => Part::parse(p).ok_or_else(|| {
+            format!("unknown part {p:?} in /metrics?part=; allowed: all, fleet, hosts")
+        })?,
+    };
+    if q.district.is_some() && part == Part::Fleet {
+        return Err("district= selects hosts; use it with part=hosts (or no part)".to_owned());
+    }
+    Ok(Selection {
+        part,
+        district: q.district,
+    })
 }
 
 async fn healthz(State(st): State<Arc<AppState>>) -> Response {

@@ -79,5 +79,6 @@ pub fn state(config: &config::Config) -> anyhow::Result<Arc<api::AppState>> {
         rate: ratelimit::RateLimiter::new(config.limits.requests_per_minute),
         online_window: config.online_window,
         targets: config.targets.clone(),
+        fleet: fleet::FleetCache::default(),
     }))
 }

@@ -167,20 +167,27 @@ impl Metrics {
         fleet: Arc<Fleet>,
         online_window_ms: i64,
         targets: &crate::targets::Targets,
+        selection: &Selection,
         openmetrics: bool,
     ) -> (&'static str, String) {
         use prometheus_client::encoding::{prometheus_text, text};
         let mut fleet_registry = Registry::default();
         fleet_registry.register_collector(Box::new(FleetCollector {
             fleet,
+            part: selection.part,
+            district: selection.district.clone(),
             online_window_ms,
             baseline: targets.security.baseline.clone(),
             min_download_mbps: targets.link.min_download_mbps,
         }));
         let mut out = String::new();
         // Writing to a String cannot fail.
+        // The collector's own counters belong to the fleet part.
+        let own = selection.part.fleet();
         if openmetrics {
-            let _ = text::encode_registry(&mut out, &self.registry);
+            if own {
+                let _ = text::encode_registry(&mut out, &self.registry);
+            }
             let _ = text::encode_registry(&mut out, &fleet_registry);
             let _ = text::encode_eof(&mut out);
             (
@@ -188,16 +195,67 @@ impl Metrics {
                 out,
             )
         } else {
-            let _ = prometheus_text::encode(&mut out, &self.registry);
+            if own {
+                let _ = prometheus_text::encode(&mut out, &self.registry);
+            }
             let _ = prometheus_text::encode(&mut out, &fleet_registry);
             (prometheus_text::CONTENT_TYPE, out)
         }
     }
 }
 
+/// Which part of the exposition a scrape asks for (`/metrics?part=...`
+/// and `&district=...`). A province of a few hundred schools scrapes it
+/// all; tens of thousands of hosts are better split into one small fleet
+/// scrape and one host scrape per district (README, "Scale").
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Selection {
+    /// What to include.
+    pub part: Part,
+    /// Only the hosts of this district (host series only).
+    pub district: Option<String>,
+}
+
+/// A part of the exposition.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Part {
+    /// Everything.
+    #[default]
+    All,
+    /// The collector's own counters and the series per school, district
+    /// and province: no per-host series.
+    Fleet,
+    /// Only the per-host series.
+    Hosts,
+}
+
+impl Part {
+    /// Parses the `part` query value.
+    pub fn parse(text: &str) -> Option<Self> {
+        match text {
+            "all" => Some(Self::All),
+            "fleet" => Some(Self::Fleet),
+            "hosts" => Some(Self::Hosts),
+            _ => None,
+        }
+    }
+
+    fn fleet(self) -> bool {
+        self != Self::Hosts
+    }
+
+    fn hosts(self) -> bool {
+        self != Self::Fleet
+    }
+}
+
 /// Encodes one [`Fleet`] as gauges and counters.
 struct FleetCollector {
     fleet: Arc<Fleet>,
+    /// The part asked for.
+    part: Part,
+    /// Only this district's hosts.
+    district: Option<String>,
     online_window_ms: i64,
     /// The security baseline's check ids.
     baseline: Vec<String>,
@@ -243,13 +301,30 @@ fn gauge<L: EncodeLabelSet>(
 
 impl prometheus_client::collector::Collector for FleetCollector {
     fn encode(&self, mut e: DescriptorEncoder) -> std::fmt::Result {
+        if self.part.fleet() {
+            self.encode_schools(&mut e)?;
+        }
+        if self.part.hosts() {
+            self.encode_hosts(&mut e)?;
+        }
+        if self.part.fleet() {
+            self.encode_coverage(&mut e)?;
+        }
+        Ok(())
+    }
+}
+
+impl FleetCollector {
+    /// Per school: registry, online, speed tests, availability, outages,
+    /// security regressions.
+    fn encode_schools(&self, e: &mut DescriptorEncoder) -> std::fmt::Result {
         let f = &*self.fleet;
         let school_of: std::collections::HashMap<&str, &crate::registry::School> =
             f.schools.iter().map(|s| (s.id.as_str(), s)).collect();
 
         // === schools ===
         gauge(
-            &mut e,
+            e,
             "schoolwatch_school_info",
             "A school in the registry (always 1)",
             f.schools.iter().map(|s| {
@@ -269,7 +344,7 @@ impl prometheus_client::collector::Collector for FleetCollector {
             [("school", id.to_owned()), ("district", district.to_owned())]
         };
         gauge(
-            &mut e,
+            e,
             "schoolwatch_school_online",
             "1 when an agent of the school reported within the online window and the school's gateway (when probed) answers",
             f.coverage.iter().map(|c| {
@@ -280,7 +355,7 @@ impl prometheus_client::collector::Collector for FleetCollector {
             }),
         )?;
         gauge(
-            &mut e,
+            e,
             "schoolwatch_school_agents",
             "Enrolled agents of the school that are not revoked",
             f.coverage
@@ -288,7 +363,7 @@ impl prometheus_client::collector::Collector for FleetCollector {
                 .map(|c| (school_labels(&c.id, &c.district), f64::from(c.agents))),
         )?;
         gauge(
-            &mut e,
+            e,
             "schoolwatch_school_contracted_bytes_per_second",
             "Contracted link speed from the registry (Mbit/s times 125000)",
             f.schools.iter().map(|s| {
@@ -331,7 +406,7 @@ impl prometheus_client::collector::Collector for FleetCollector {
             ),
         ] {
             gauge(
-                &mut e,
+                e,
                 name,
                 help,
                 measured
@@ -340,7 +415,7 @@ impl prometheus_client::collector::Collector for FleetCollector {
             )?;
         }
         gauge(
-            &mut e,
+            e,
             "schoolwatch_school_target_download_bytes_per_second",
             "The plan's minimum measured download for a school",
             f.schools.iter().map(|s| {
@@ -363,7 +438,7 @@ impl prometheus_client::collector::Collector for FleetCollector {
             ),
         ] {
             gauge(
-                &mut e,
+                e,
                 name,
                 help,
                 f.coverage
@@ -386,7 +461,7 @@ impl prometheus_client::collector::Collector for FleetCollector {
             ),
         ] {
             gauge(
-                &mut e,
+                e,
                 name,
                 help,
                 f.coverage.iter().filter_map(|c| {
@@ -397,8 +472,47 @@ impl prometheus_client::collector::Collector for FleetCollector {
                 }),
             )?;
         }
-        self.encode_outages(&mut e)?;
+        self.encode_outages(e)?;
 
+        family(
+            e,
+            "schoolwatch_security_regressions",
+            "Security checks that passed on a machine and then failed, per school and check",
+            MetricType::Counter,
+            f.regression_counts.iter().map(|(school, check, n)| {
+                let district = school_of
+                    .get(school.as_str())
+                    .map_or("", |s| s.district.as_str());
+                (
+                    [
+                        ("school", school.clone()),
+                        ("district", district.to_owned()),
+                        ("check", check.clone()),
+                    ],
+                    ConstCounter::new(*n),
+                )
+            }),
+        )?;
+        Ok(())
+    }
+
+    /// Per host (of one district when asked): inventory, samples, queue
+    /// health, probes, security checks.
+    fn encode_hosts(&self, e: &mut DescriptorEncoder) -> std::fmt::Result {
+        let f = &*self.fleet;
+        let school_of: std::collections::HashMap<&str, &crate::registry::School> =
+            f.schools.iter().map(|s| (s.id.as_str(), s)).collect();
+        let hosts: Vec<&crate::store::HostState> = f
+            .hosts
+            .iter()
+            .filter(|h| {
+                self.district.as_deref().is_none_or(|d| {
+                    school_of
+                        .get(h.school_id.as_str())
+                        .is_some_and(|s| s.district == d)
+                })
+            })
+            .collect();
         // === hosts ===
         let host_labels = |h: &crate::store::HostState| -> [(&'static str, String); 5] {
             let district = school_of
@@ -412,10 +526,10 @@ impl prometheus_client::collector::Collector for FleetCollector {
                 ("role", h.role.as_str().to_owned()),
             ]
         };
-        let reporting = || f.hosts.iter().filter(|h| h.reports_total > 0);
-        let inventoried = || f.hosts.iter().filter(|h| h.has_inventory);
+        let reporting = || hosts.iter().copied().filter(|h| h.reports_total > 0);
+        let inventoried = || hosts.iter().copied().filter(|h| h.has_inventory);
         gauge(
-            &mut e,
+            e,
             "schoolwatch_host_info",
             "A reporting host (always 1)",
             inventoried().map(|h| {
@@ -435,13 +549,13 @@ impl prometheus_client::collector::Collector for FleetCollector {
             }),
         )?;
         gauge(
-            &mut e,
+            e,
             "schoolwatch_host_last_seen_timestamp_seconds",
             "When the host's last report was received",
             reporting().map(|h| (host_labels(h), h.last_seen_ms as f64 / 1000.0)),
         )?;
         gauge(
-            &mut e,
+            e,
             "schoolwatch_host_up",
             "1 when the host reported within the online window",
             reporting().map(|h| {
@@ -456,14 +570,14 @@ impl prometheus_client::collector::Collector for FleetCollector {
             }),
         )?;
         family(
-            &mut e,
+            e,
             "schoolwatch_host_reports",
             "Reports accepted from the host (after de-duplication)",
             MetricType::Counter,
             reporting().map(|h| (host_labels(h), ConstCounter::new(h.reports_total))),
         )?;
         gauge(
-            &mut e,
+            e,
             "schoolwatch_host_last_sequence",
             "Highest report sequence accepted from the host",
             reporting().map(|h| (host_labels(h), h.last_sequence as f64)),
@@ -491,7 +605,7 @@ impl prometheus_client::collector::Collector for FleetCollector {
             ),
         ] {
             gauge(
-                &mut e,
+                e,
                 name,
                 help,
                 inventoried().map(|h| (host_labels(h), pick(h))),
@@ -501,7 +615,7 @@ impl prometheus_client::collector::Collector for FleetCollector {
         // that reports_total + dropped = last_sequence can be checked.
         let healthy = || reporting().filter_map(|h| Some((h, h.health.as_ref()?)));
         family(
-            &mut e,
+            e,
             "schoolwatch_host_queue_dropped_reports",
             "Reports the agent dropped, by reason (queue_full, disk_full, corrupt, rejected)",
             MetricType::Counter,
@@ -521,25 +635,25 @@ impl prometheus_client::collector::Collector for FleetCollector {
             }),
         )?;
         gauge(
-            &mut e,
+            e,
             "schoolwatch_host_queue_reports",
             "Reports waiting in the agent's queue, as of its newest report",
             healthy().map(|(h, hl)| (host_labels(h), hl.queue_reports as f64)),
         )?;
         gauge(
-            &mut e,
+            e,
             "schoolwatch_host_queue_bytes",
             "Size of the agent's queue files",
             healthy().map(|(h, hl)| (host_labels(h), hl.queue_bytes as f64)),
         )?;
         gauge(
-            &mut e,
+            e,
             "schoolwatch_host_queue_oldest_age_seconds",
             "Age of the oldest report waiting in the agent's queue",
             healthy().map(|(h, hl)| (host_labels(h), hl.queue_oldest_age_seconds as f64)),
         )?;
         family(
-            &mut e,
+            e,
             "schoolwatch_host_send_failures",
             "Sends the agent had to retry (since it started)",
             MetricType::Counter,
@@ -556,30 +670,31 @@ impl prometheus_client::collector::Collector for FleetCollector {
             })
         };
         gauge(
-            &mut e,
+            e,
             "schoolwatch_host_disk_size_bytes",
             "Size of a filesystem, as last reported",
             per_disk(|d| d.size_bytes),
         )?;
         gauge(
-            &mut e,
+            e,
             "schoolwatch_host_disk_available_bytes",
             "Free space of a filesystem available to users, as last reported",
             per_disk(|d| d.available_bytes),
         )?;
         let sampled = || {
-            f.hosts
+            hosts
                 .iter()
+                .copied()
                 .filter_map(|h| Some((h, h.last_sample.as_ref()?)))
         };
         gauge(
-            &mut e,
+            e,
             "schoolwatch_host_cpu_usage_ratio",
             "Share of CPU time busy over the last sample interval",
             sampled().map(|(h, s)| (host_labels(h), s.cpu_usage_ratio)),
         )?;
         gauge(
-            &mut e,
+            e,
             "schoolwatch_host_memory_used_bytes",
             "Memory in use at the last sample",
             sampled().map(|(h, s)| (host_labels(h), s.memory_used_bytes as f64)),
@@ -603,27 +718,27 @@ impl prometheus_client::collector::Collector for FleetCollector {
         }
         let labelled = || sampled().map(|(h, s)| (host_labels(h).to_vec(), s));
         family(
-            &mut e,
+            e,
             "schoolwatch_host_network_receive_bytes",
             "Bytes received by an interface, as last reported",
             MetricType::Counter,
             per_interface(labelled(), |i| ConstCounter::new(i.rx_bytes)),
         )?;
         family(
-            &mut e,
+            e,
             "schoolwatch_host_network_transmit_bytes",
             "Bytes sent by an interface, as last reported",
             MetricType::Counter,
             per_interface(labelled(), |i| ConstCounter::new(i.tx_bytes)),
         )?;
         gauge(
-            &mut e,
+            e,
             "schoolwatch_host_network_receive_bytes_per_second",
             "Receive rate of an interface over the agent's last sample interval",
             per_interface(labelled(), |i| i.rx_bits_per_second / 8.0),
         )?;
         gauge(
-            &mut e,
+            e,
             "schoolwatch_host_network_transmit_bytes_per_second",
             "Transmit rate of an interface over the agent's last sample interval",
             per_interface(labelled(), |i| i.tx_bits_per_second / 8.0),
@@ -632,7 +747,7 @@ impl prometheus_client::collector::Collector for FleetCollector {
         // === probes ===
         // Per host and target, from the newest round the agent reported.
         let per_probe = |pick: fn(&schoolwatch_protocol::ProbeResult) -> Option<f64>| {
-            f.hosts.iter().flat_map(move |h| {
+            hosts.iter().copied().flat_map(move |h| {
                 let labels = host_labels(h);
                 h.probes.iter().filter_map(move |p| {
                     let mut l = labels.to_vec();
@@ -669,18 +784,18 @@ impl prometheus_client::collector::Collector for FleetCollector {
                 |p| p.jitter_seconds,
             ),
         ] {
-            gauge(&mut e, name, help, per_probe(pick))?;
+            gauge(e, name, help, per_probe(pick))?;
         }
 
         // === security ===
         // Unknown results are left out: an alert on `== 0` must not fire
         // for a check the machine could not answer.
         family(
-            &mut e,
+            e,
             "schoolwatch_host_check_passed",
             "1 when a security check passes on the host, 0 when it fails",
             MetricType::Gauge,
-            f.hosts.iter().flat_map(|h| {
+            hosts.iter().copied().flat_map(|h| {
                 let labels = host_labels(h);
                 h.checks.iter().filter_map(move |(id, status)| {
                     let v = match status {
@@ -695,35 +810,19 @@ impl prometheus_client::collector::Collector for FleetCollector {
             }),
         )?;
         gauge(
-            &mut e,
+            e,
             "schoolwatch_host_security_baseline_met",
             "1 when every check of the security baseline passes on the host",
-            f.hosts.iter().filter_map(|h| {
+            hosts.iter().copied().filter_map(|h| {
                 let met = crate::coverage::meets_baseline(&h.checks, &self.baseline)?;
                 Some((host_labels(h), f64::from(u8::from(met))))
             }),
         )?;
-        family(
-            &mut e,
-            "schoolwatch_security_regressions",
-            "Security checks that passed on a machine and then failed, per school and check",
-            MetricType::Counter,
-            f.regression_counts.iter().map(|(school, check, n)| {
-                let district = school_of
-                    .get(school.as_str())
-                    .map_or("", |s| s.district.as_str());
-                (
-                    [
-                        ("school", school.clone()),
-                        ("district", district.to_owned()),
-                        ("check", check.clone()),
-                    ],
-                    ConstCounter::new(*n),
-                )
-            }),
-        )?;
-        let by_agent: std::collections::HashMap<&str, &crate::store::HostState> =
-            f.hosts.iter().map(|h| (h.agent_id.as_str(), h)).collect();
+        let by_agent: std::collections::HashMap<&str, &crate::store::HostState> = hosts
+            .iter()
+            .copied()
+            .map(|h| (h.agent_id.as_str(), h))
+            .collect();
         let mut last_regression: std::collections::BTreeMap<(&str, &str), i64> =
             std::collections::BTreeMap::new();
         for r in &f.regressions {
@@ -733,7 +832,7 @@ impl prometheus_client::collector::Collector for FleetCollector {
             *at = (*at).max(r.at_ms);
         }
         gauge(
-            &mut e,
+            e,
             "schoolwatch_host_check_regression_timestamp_seconds",
             "When a check last went from pass to fail on the host (last 7 days)",
             last_regression.iter().filter_map(|((agent, check), at)| {
@@ -744,20 +843,24 @@ impl prometheus_client::collector::Collector for FleetCollector {
             }),
         )?;
 
+        Ok(())
+    }
+
+    /// Coverage per district, the province and link kind.
+    fn encode_coverage(&self, e: &mut DescriptorEncoder) -> std::fmt::Result {
+        let f = &*self.fleet;
         // === coverage ===
-        coverage_families(&mut e, "schoolwatch_district", &f.districts, true)?;
+        coverage_families(e, "schoolwatch_district", &f.districts, true)?;
         coverage_families(
-            &mut e,
+            e,
             "schoolwatch_province",
             std::slice::from_ref(&f.province),
             false,
         )?;
-        link_kind_families(&mut e, &f.by_link_kind)?;
+        link_kind_families(e, &f.by_link_kind)?;
         Ok(())
     }
-}
 
-impl FleetCollector {
     /// Outages of the last 7 days per school and kind, and the newest one.
     fn encode_outages(&self, e: &mut DescriptorEncoder) -> std::fmt::Result {
         let school_labels = |id: &str, district: &str| {

@@ -261,16 +261,22 @@ impl TestCollector {
 
     /// `/metrics` in the Prometheus text format.
     pub fn metrics(&self) -> String {
+        let (status, body) = self.get("/metrics");
+        assert_eq!(status, 200, "{body}");
+        body
+    }
+
+    /// GET `path` (with its query): status and body.
+    pub fn get(&self, path: &str) -> (u16, String) {
         let rt = crate::rt();
         rt.block_on(async {
-            self.client()
-                .get(format!("{}/metrics", self.url))
+            let r = self
+                .client()
+                .get(format!("{}{path}", self.url))
                 .send()
                 .await
-                .unwrap()
-                .text()
-                .await
-                .unwrap()
+                .unwrap();
+            (r.status().as_u16(), r.text().await.unwrap())
         })
     }
 }

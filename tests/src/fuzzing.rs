@@ -125,7 +125,13 @@ pub fn exposition_escaping(data: &[u8]) {
         regressions: Vec::new(),
         regression_counts: vec![("s1".into(), name.clone(), 1)],
     };
-    let (_, out) = Metrics::new().encode(Arc::new(fleet), 1000, &targets, false);
+    let (_, out) = Metrics::new().encode(
+        Arc::new(fleet),
+        1000,
+        &targets,
+        &schoolwatch_collector::metrics::Selection::default(),
+        false,
+    );
     let mut seen_host = false;
     for line in out.lines().filter(|l| !l.starts_with('#') && !l.is_empty()) {
         let labels = parse_sample(line).unwrap_or_else(|| panic!("invalid sample line: {line:?}"));

@@ -48,8 +48,10 @@ fn read(p: &Path) -> String {
 #[test]
 fn promtool_checks_the_prometheus_config() {
     let promtool = require("promtool", "prometheus");
-    let out = check(Command::new(promtool).args(["check", "config", "config/prometheus.yml"]));
-    assert!(out.contains("SUCCESS"), "{out}");
+    for file in ["config/prometheus.yml", "config/prometheus-large.yml"] {
+        let out = check(Command::new(&promtool).args(["check", "config", file]));
+        assert!(out.contains("SUCCESS"), "{file}: {out}");
+    }
 }
 
 #[test]
