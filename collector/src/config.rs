@@ -76,6 +76,9 @@ pub struct Config {
     pub limits: IngestLimits,
     /// The plan's targets.
     pub targets: Targets,
+    /// Reports (their sequence numbers and outage evidence) older than
+    /// this are pruned; the host's state and coverage are not.
+    pub retention: Duration,
 }
 
 impl Config {
@@ -89,6 +92,7 @@ impl Config {
             online_window: Duration::from_secs(default_online_window_secs()),
             limits: IngestLimits::default(),
             targets: Targets::default(),
+            retention: Duration::from_secs(default_retention_days() * 86_400),
         }
     }
 
@@ -181,10 +185,17 @@ impl Config {
                 problems.push(format!("key `{key}`: must be more than 0"));
             }
         }
+        if !(8..=3650).contains(&raw.store.retention_days) {
+            problems.push(format!(
+                "key `store.retention_days`: {} is out of range; use 8 to 3650 (7-day availability and outage kinds need a week of reports)",
+                raw.store.retention_days
+            ));
+        }
         if !problems.is_empty() {
             return Err(fail(problems.join("; ")));
         }
         Ok(Config {
+            retention: Duration::from_secs(raw.store.retention_days * 86_400),
             listen: listen.unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 0))),
             transport,
             data_dir: base.join(raw.store.data_dir),
@@ -250,14 +261,21 @@ fn default_listen() -> String {
 struct RawStore {
     #[serde(default = "default_data_dir")]
     data_dir: PathBuf,
+    #[serde(default = "default_retention_days")]
+    retention_days: u64,
 }
 
 impl Default for RawStore {
     fn default() -> Self {
         Self {
             data_dir: default_data_dir(),
+            retention_days: default_retention_days(),
         }
     }
+}
+
+const fn default_retention_days() -> u64 {
+    31
 }
 
 fn default_data_dir() -> PathBuf {
@@ -369,6 +387,18 @@ mod tests {
     fn tls_needs_both_files() {
         let e = parse("[server]\ntls_cert = \"c.pem\"\n").unwrap_err();
         assert!(e.contains("server.tls_key"), "{e}");
+    }
+
+    #[test]
+    fn retention_is_at_least_a_week_and_a_day() {
+        let base = "[server]\nlisten = \"127.0.0.1:8088\"\nplain_http = true\n[store]\n";
+        let c = parse(&format!("{base}retention_days = 8\n")).unwrap();
+        assert_eq!(c.retention, Duration::from_secs(8 * 86_400));
+        let e = parse(&format!("{base}retention_days = 7\n")).unwrap_err();
+        assert!(
+            e.contains("key `store.retention_days`") && e.contains("8 to 3650"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -47,6 +47,7 @@ pub async fn run(
     listener: tokio::net::TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
+    let pruner = tokio::spawn(prune_every_hour(state.store.clone(), config.retention));
     let app = api::router(state);
     let header_timeout = config.limits.header_timeout;
     match &config.transport {
@@ -61,7 +62,30 @@ pub async fn run(
             serve::serve(listener, app, header_timeout, shutdown).await;
         }
     }
+    pruner.abort();
     Ok(())
+}
+
+/// Prunes reports older than `retention`, at start and then every hour.
+/// A prune cut short by shutdown leaves whole schools done or not done.
+async fn prune_every_hour(store: Arc<store::Store>, retention: std::time::Duration) {
+    let retention_ms = i64::try_from(retention.as_millis()).unwrap_or(i64::MAX);
+    let mut hourly = tokio::time::interval(std::time::Duration::from_secs(3600));
+    loop {
+        hourly.tick().await;
+        let store = store.clone();
+        let horizon = fleet::now_ms().saturating_sub(retention_ms);
+        match tokio::task::spawn_blocking(move || store.prune(horizon)).await {
+            Ok(Ok(0)) => {}
+            Ok(Ok(n)) => tracing::info!(reports = n, "Pruned reports older than the retention."),
+            Ok(Err(e)) => {
+                tracing::warn!(error = %e, "Pruning old reports failed; will retry in an hour.")
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "Pruning old reports failed; will retry in an hour.")
+            }
+        }
+    }
 }
 
 /// The shared state for a config: opens the store.

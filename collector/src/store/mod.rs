@@ -586,6 +586,8 @@ impl Store {
             )?;
             let mut school_last_seen =
                 tx.prepare_cached("SELECT last_seen_ms FROM schools WHERE id = ?1")?;
+            let mut pruned_through =
+                tx.prepare_cached("SELECT pruned_through_seq FROM agents WHERE id = ?1")?;
             let mut school_seen =
                 tx.prepare_cached("UPDATE schools SET last_seen_ms = ?2 WHERE id = ?1")?;
             let mut outage = tx.prepare_cached(
@@ -621,17 +623,23 @@ impl Store {
             for (who, reports) in batches {
                 let mut out = IngestOutcome::default();
                 let mut max_seq = 0i64;
+                // Reports this old were stored once and pruned since.
+                let pruned: i64 = pruned_through
+                    .query_row([&who.agent_id], |r| r.get(0))
+                    .optional()?
+                    .unwrap_or(0);
                 for r in reports.iter() {
                     let sampled_at = i64::try_from(r.sampled_at_ms).unwrap_or(i64::MAX);
                     let seq = i64::try_from(r.sequence).unwrap_or(i64::MAX);
-                    let fresh = insert.execute(params![
-                        who.agent_id,
-                        seq,
-                        who.school_id,
-                        sampled_at,
-                        now_ms,
-                        gateway_answered(&r.probes)
-                    ])? == 1;
+                    let fresh = seq > pruned
+                        && insert.execute(params![
+                            who.agent_id,
+                            seq,
+                            who.school_id,
+                            sampled_at,
+                            now_ms,
+                            gateway_answered(&r.probes)
+                        ])? == 1;
                     if !fresh {
                         out.duplicates += 1;
                         continue;
@@ -875,6 +883,41 @@ impl Store {
         )?;
         let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
         Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Deletes reports sampled before `horizon_ms` (and outages that ended
+    /// before it), one school per transaction so ingest never waits long;
+    /// remembers per agent the highest sequence pruned. Returns the reports
+    /// deleted.
+    pub fn prune(&self, horizon_ms: i64) -> Result<u64, StoreError> {
+        let schools: Vec<String> = {
+            let conn = lock(&self.reader);
+            let mut stmt = conn.prepare_cached("SELECT id FROM schools")?;
+            stmt.query_map([], |r| r.get(0))?
+                .collect::<Result<_, _>>()?
+        };
+        let mut deleted = 0u64;
+        for school in schools {
+            let mut conn = lock(&self.writer);
+            let tx = conn.transaction()?;
+            tx.execute(
+                "UPDATE agents SET pruned_through_seq = MAX(pruned_through_seq, p.seq)
+                 FROM (SELECT agent_id, MAX(sequence) AS seq FROM reports
+                       WHERE school_id = ?1 AND sampled_at_ms < ?2 GROUP BY agent_id) AS p
+                 WHERE agents.id = p.agent_id",
+                params![school, horizon_ms],
+            )?;
+            deleted += tx.execute(
+                "DELETE FROM reports WHERE school_id = ?1 AND sampled_at_ms < ?2",
+                params![school, horizon_ms],
+            )? as u64;
+            tx.execute(
+                "DELETE FROM outages WHERE school_id = ?1 AND end_ms < ?2",
+                params![school, horizon_ms],
+            )?;
+            tx.commit()?;
+        }
+        Ok(deleted)
     }
 
     /// Where a silence from `last_seen_ms` to `now_ms` began as a school

@@ -108,6 +108,10 @@ const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (school_id, start_ms)
      ) WITHOUT ROWID;
      CREATE INDEX outages_end ON outages(end_ms)",
+    // 8: retention. Reports older than the retention are pruned; the
+    //    highest pruned sequence per agent is kept, so a replay of a pruned
+    //    report is still known as one.
+    "ALTER TABLE agents ADD COLUMN pruned_through_seq INTEGER NOT NULL DEFAULT 0",
 ];
 
 /// Brings the database up to the newest schema.

@@ -283,3 +283,46 @@ fn the_collectors_own_downtime_is_not_a_school_outage() {
         )]
     );
 }
+
+#[test]
+fn pruning_keeps_replays_known_and_newer_reports() {
+    let (_d, s) = store();
+    let e = enroll(&s, "a", "fp");
+    let who = s.authenticate(&e.credential).unwrap().unwrap();
+    let other = enroll(&s, "b", "fp2");
+    let other = s.authenticate(&other.credential).unwrap().unwrap();
+    // Sequences 1..=10 sampled at 100, 200, ... 1000.
+    let batch: Vec<Report> = (1..=10)
+        .map(|i| Report::new(String::new(), i, i * 100))
+        .collect();
+    s.ingest(&who, &batch, 2_000).unwrap();
+    s.ingest(&other, &batch[..3], 2_000).unwrap();
+    // Everything sampled before 450: 1..=4 of a, 1..=3 of b.
+    assert_eq!(s.prune(450).unwrap(), 7);
+    assert_eq!(sequences(&s, &who.agent_id), (5..=10).collect::<Vec<u64>>());
+    // A replay of a pruned report is still a duplicate; a new one is new.
+    let out = s
+        .ingest(
+            &who,
+            &[
+                Report::new(String::new(), 2, 200),
+                Report::new(String::new(), 11, 1_100),
+            ],
+            2_100,
+        )
+        .unwrap();
+    assert_eq!((out.accepted, out.duplicates), (1, 1));
+    // Pruning again changes nothing.
+    assert_eq!(s.prune(450).unwrap(), 0);
+}
+
+fn sequences(s: &Store, agent_id: &str) -> Vec<u64> {
+    let conn = lock(&s.reader);
+    let mut stmt = conn
+        .prepare("SELECT sequence FROM reports WHERE agent_id = ?1 ORDER BY sequence")
+        .unwrap();
+    stmt.query_map([agent_id], |r| r.get::<_, i64>(0))
+        .unwrap()
+        .map(|r| r.unwrap() as u64)
+        .collect()
+}
