@@ -471,13 +471,7 @@ fn print_outages(
             serde_json::to_writer_pretty(&mut *out, &rows)?;
             writeln!(out)?;
         }
-        Format::Csv => {
-            let mut w = csv::Writer::from_writer(out);
-            for r in rows {
-                w.serialize(r)?;
-            }
-            w.flush()?;
-        }
+        Format::Csv => write_csv(out, rows)?,
         Format::Table => {
             let mut t = schoolwatch_agent::table::Table::new([
                 "school", "district", "kind", "start", "end", "duration", "counted",
@@ -497,6 +491,19 @@ fn print_outages(
             out.write_all(t.render().as_bytes())?;
         }
     }
+    Ok(())
+}
+
+/// Rows as CSV with a header line.
+fn write_csv<R: serde::Serialize>(
+    out: &mut impl Write,
+    rows: impl IntoIterator<Item = R>,
+) -> anyhow::Result<()> {
+    let mut w = csv::Writer::from_writer(out);
+    for r in rows {
+        w.serialize(r)?;
+    }
+    w.flush()?;
     Ok(())
 }
 
@@ -532,13 +539,7 @@ fn print_coverage(
                 )?;
                 writeln!(out)?;
             }
-            Format::Csv => {
-                let mut w = csv::Writer::from_writer(out);
-                for s in schools {
-                    w.serialize(CsvSchool::from(s))?;
-                }
-                w.flush()?;
-            }
+            Format::Csv => write_csv(out, schools.into_iter().map(CsvSchool::from))?,
             Format::Table => {
                 let mut t = schoolwatch_agent::table::Table::new([
                     "school",
@@ -603,13 +604,7 @@ fn print_coverage(
             )?;
             writeln!(out)?;
         }
-        Format::Csv => {
-            let mut w = csv::Writer::from_writer(out);
-            for r in rows {
-                w.serialize(r)?;
-            }
-            w.flush()?;
-        }
+        Format::Csv => write_csv(out, rows)?,
         Format::Table => {
             let mut t = schoolwatch_agent::table::Table::new([
                 "scope",

@@ -931,83 +931,12 @@ impl FleetCollector {
     }
 }
 
-/// Coverage of the schools on each contracted link kind, for the province
-/// and per district: how the fibre plan is going, and whether 4G schools
-/// get the bandwidth they need meanwhile.
-fn link_kind_families(
-    e: &mut DescriptorEncoder,
-    groups: &[(Option<String>, crate::registry::LinkKind, Summary)],
-) -> std::fmt::Result {
-    type Pick = fn(&Summary) -> Option<f64>;
-    let fields: [(&str, &str, Pick); 6] = [
-        ("schools_registered", "Schools in the registry", |s| {
-            Some(f64::from(s.schools_registered))
-        }),
-        (
-            "schools_reporting",
-            "Schools with at least one reporting agent",
-            |s| Some(f64::from(s.schools_reporting)),
-        ),
-        ("schools_online", "Schools online now", |s| {
-            Some(f64::from(s.schools_online))
-        }),
-        (
-            "schools_bandwidth_measured",
-            "Schools with a measured bandwidth",
-            |s| Some(f64::from(s.schools_bandwidth_measured)),
-        ),
-        (
-            "schools_bandwidth_on_target",
-            "Schools whose measured bandwidth meets the target",
-            |s| Some(f64::from(s.schools_bandwidth_on_target)),
-        ),
-        (
-            "availability_7d_ratio",
-            "Mean availability over 7 days of reporting schools",
-            |s| s.availability_7d,
-        ),
-    ];
-    for (prefix, district_level) in [
-        ("schoolwatch_province", false),
-        ("schoolwatch_district", true),
-    ] {
-        for (name, help, pick) in fields {
-            gauge(
-                e,
-                &format!("{prefix}_link_kind_{name}"),
-                &format!("{help}, by contracted link kind"),
-                groups
-                    .iter()
-                    .filter(|(d, _, _)| d.is_some() == district_level)
-                    .filter_map(|(d, kind, s)| {
-                        let mut l = vec![("link_kind", kind.as_str().to_owned())];
-                        if let Some(d) = d {
-                            l.insert(0, ("district", d.clone()));
-                        }
-                        Some((l, pick(s)?))
-                    }),
-            )?;
-        }
-    }
-    Ok(())
-}
+/// Picks one coverage figure from a summary.
+type Pick = fn(&Summary) -> Option<f64>;
 
-/// Coverage gauges for districts (labelled by district) or the province.
-fn coverage_families(
-    e: &mut DescriptorEncoder,
-    prefix: &str,
-    summaries: &[Summary],
-    by_district: bool,
-) -> std::fmt::Result {
-    let labels = |s: &Summary| -> Vec<(&'static str, String)> {
-        if by_district {
-            vec![("district", s.scope.clone())]
-        } else {
-            Vec::new()
-        }
-    };
-    type Pick = fn(&Summary) -> Option<f64>;
-    let fields: [(&str, &str, Pick); 15] = [
+/// Every coverage figure: metric name suffix, help, how to read it.
+fn coverage_fields() -> [(&'static str, &'static str, Pick); 15] {
+    [
         ("schools_registered", "Schools in the registry", |s| {
             Some(f64::from(s.schools_registered))
         }),
@@ -1075,8 +1004,69 @@ fn coverage_families(
             "Machines meeting the security baseline",
             |s| Some(f64::from(s.machines_security_baseline_met)),
         ),
+    ]
+}
+
+/// Coverage of the schools on each contracted link kind, for the province
+/// and per district: how the fibre plan is going, and whether 4G schools
+/// get the bandwidth they need meanwhile.
+fn link_kind_families(
+    e: &mut DescriptorEncoder,
+    groups: &[(Option<String>, crate::registry::LinkKind, Summary)],
+) -> std::fmt::Result {
+    // The coverage fields that make sense per link kind.
+    const PER_KIND: [&str; 6] = [
+        "schools_registered",
+        "schools_reporting",
+        "schools_online",
+        "schools_bandwidth_measured",
+        "schools_bandwidth_on_target",
+        "availability_7d_ratio",
     ];
-    for (name, help, pick) in fields {
+    let fields: Vec<_> = coverage_fields()
+        .into_iter()
+        .filter(|(name, _, _)| PER_KIND.contains(name))
+        .collect();
+    for (prefix, district_level) in [
+        ("schoolwatch_province", false),
+        ("schoolwatch_district", true),
+    ] {
+        for &(name, help, pick) in &fields {
+            gauge(
+                e,
+                &format!("{prefix}_link_kind_{name}"),
+                &format!("{help}, by contracted link kind"),
+                groups
+                    .iter()
+                    .filter(|(d, _, _)| d.is_some() == district_level)
+                    .filter_map(|(d, kind, s)| {
+                        let mut l = vec![("link_kind", kind.as_str().to_owned())];
+                        if let Some(d) = d {
+                            l.insert(0, ("district", d.clone()));
+                        }
+                        Some((l, pick(s)?))
+                    }),
+            )?;
+        }
+    }
+    Ok(())
+}
+
+/// Coverage gauges for districts (labelled by district) or the province.
+fn coverage_families(
+    e: &mut DescriptorEncoder,
+    prefix: &str,
+    summaries: &[Summary],
+    by_district: bool,
+) -> std::fmt::Result {
+    let labels = |s: &Summary| -> Vec<(&'static str, String)> {
+        if by_district {
+            vec![("district", s.scope.clone())]
+        } else {
+            Vec::new()
+        }
+    };
+    for (name, help, pick) in coverage_fields() {
         gauge(
             e,
             &format!("{prefix}_{name}"),
