@@ -885,10 +885,12 @@ impl Store {
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
-    /// Deletes reports sampled before `horizon_ms` (and outages that ended
-    /// before it), one school per transaction so ingest never waits long;
-    /// remembers per agent the highest sequence pruned. Returns the reports
-    /// deleted.
+    /// Deletes reports sampled and received before `horizon_ms` (and
+    /// outages that ended before it), one school per transaction so ingest
+    /// never waits long; remembers per agent the highest sequence pruned.
+    /// Returns the reports deleted. Both times count because an old PC with
+    /// a dead clock battery samples in 2000: its reports go when they were
+    /// received long enough ago, not at once.
     pub fn prune(&self, horizon_ms: i64) -> Result<u64, StoreError> {
         let schools: Vec<String> = {
             let conn = lock(&self.reader);
@@ -903,12 +905,13 @@ impl Store {
             tx.execute(
                 "UPDATE agents SET pruned_through_seq = MAX(pruned_through_seq, p.seq)
                  FROM (SELECT agent_id, MAX(sequence) AS seq FROM reports
-                       WHERE school_id = ?1 AND sampled_at_ms < ?2 GROUP BY agent_id) AS p
+                       WHERE school_id = ?1 AND sampled_at_ms < ?2 AND received_ms < ?2
+                       GROUP BY agent_id) AS p
                  WHERE agents.id = p.agent_id",
                 params![school, horizon_ms],
             )?;
             deleted += tx.execute(
-                "DELETE FROM reports WHERE school_id = ?1 AND sampled_at_ms < ?2",
+                "DELETE FROM reports WHERE school_id = ?1 AND sampled_at_ms < ?2 AND received_ms < ?2",
                 params![school, horizon_ms],
             )? as u64;
             tx.execute(

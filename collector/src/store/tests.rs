@@ -295,8 +295,10 @@ fn pruning_keeps_replays_known_and_newer_reports() {
     let batch: Vec<Report> = (1..=10)
         .map(|i| Report::new(String::new(), i, i * 100))
         .collect();
-    s.ingest(&who, &batch, 2_000).unwrap();
-    s.ingest(&other, &batch[..3], 2_000).unwrap();
+    s.ingest(&who, &batch, 400).unwrap();
+    s.ingest(&other, &batch[..3], 400).unwrap();
+    // Received after the horizon: kept, whenever they were sampled.
+    assert_eq!(s.prune(300).unwrap(), 0);
     // Everything sampled before 450: 1..=4 of a, 1..=3 of b.
     assert_eq!(s.prune(450).unwrap(), 7);
     assert_eq!(sequences(&s, &who.agent_id), (5..=10).collect::<Vec<u64>>());
