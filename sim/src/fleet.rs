@@ -1,6 +1,7 @@
 //! The simulated fleet, decided before anything is sent: which hosts each
-//! school has, what hardware they are, when their school's link is down,
-//! which posture checks they fail, and how much traffic they carry.
+//! school has, what hardware they are, when their school is dark and why
+//! (its link, its LAN or its power), how good its path to the collector
+//! is, which posture checks they fail, and how much traffic they carry.
 //!
 //! Deterministic: every choice comes from a random stream seeded by the
 //! `--seed` and the school's id (and the host's index), so the same seed
@@ -14,7 +15,9 @@ use rand::rngs::Xoshiro256PlusPlus;
 use rand::{RngExt, SeedableRng};
 use schoolwatch_collector::registry::{LinkKind, School};
 use schoolwatch_protocol::{DiskKind, Role};
+use serde::Serialize;
 use sha2::{Digest, Sha256};
+use std::net::Ipv4Addr;
 use std::ops::Range;
 
 /// Download rate of a 4G link, Mbit/s, before a school's ±20 % spread.
@@ -46,8 +49,10 @@ pub struct FleetSpec {
     pub old_share: f64,
     /// Share of hosts failing at least one baseline posture check.
     pub posture_fail_share: f64,
-    /// Share of schools whose link goes down once during the run.
+    /// Share of schools that go dark once during the run.
     pub outage_share: f64,
+    /// What kind those outages are, in which shares.
+    pub outage_mix: OutageMix,
     /// Shortest outage, fleet ms.
     pub outage_min_ms: u64,
     /// Longest outage, fleet ms.
@@ -82,20 +87,169 @@ pub struct SimSchool {
     /// Download capacity of its link, Mbit/s: the contract for fixed
     /// links, about [`FOUR_G_MBPS`] on 4G, none without a link.
     pub link_mbps: f64,
-    /// When its link is down, if ever.
+    /// When it is dark, and why, if ever.
     pub outage: Option<Outage>,
+    /// Its LAN's default gateway, the target of its hosts' gateway probes
+    /// (the hosts' addresses are in its /16).
+    pub gateway: Ipv4Addr,
+    /// Its path to the collector, for the collector probes.
+    pub path: CollectorPath,
     /// Its hosts in [`Fleet::hosts`].
     pub hosts: Range<usize>,
 }
 
-/// A stretch of fleet time when a school's link is down: its hosts keep
-/// sampling and queue their reports, and send them when it is back.
+/// A stretch of fleet time when a school is dark. For a WAN or LAN outage
+/// its hosts keep sampling and queue their reports, and send them when
+/// the link is back; in a power cut they make none.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Outage {
     /// Start, fleet ms from the start of the run.
     pub start_ms: u64,
     /// End (exclusive); may lie past the end of the run.
     pub end_ms: u64,
+    /// Why it is dark.
+    pub kind: OutageKind,
+}
+
+impl Outage {
+    /// Whether it covers fleet time `at_ms`.
+    pub fn covers(&self, at_ms: u64) -> bool {
+        (self.start_ms..self.end_ms).contains(&at_ms)
+    }
+}
+
+/// Why a school is dark, as the collector tells it from the back-filled
+/// reports (`schoolwatch_collector::outage::OutageKind`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OutageKind {
+    /// The operator's link is down: the hosts run and queue, their gateway
+    /// answers, the collector does not.
+    Wan,
+    /// The school's router, switch or cabling is down: the hosts run and
+    /// queue, and neither the gateway nor the collector answers.
+    Lan,
+    /// The power is off: the hosts make no reports at all, and their
+    /// sequence numbers go on from where they were when it is back.
+    Power,
+}
+
+impl OutageKind {
+    /// Every kind, in the order of [`OutageMix`].
+    pub const ALL: [OutageKind; 3] = [Self::Wan, Self::Lan, Self::Power];
+
+    /// The name the collector uses (`coverage --outages`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Wan => "wan",
+            Self::Lan => "lan",
+            Self::Power => "power",
+        }
+    }
+}
+
+/// The shares of outage kinds: weights, not necessarily summing to one.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct OutageMix {
+    /// Weight of [`OutageKind::Wan`].
+    pub wan: f64,
+    /// Weight of [`OutageKind::Lan`].
+    pub lan: f64,
+    /// Weight of [`OutageKind::Power`].
+    pub power: f64,
+}
+
+impl Default for OutageMix {
+    /// Half the outages are the operator's link, a quarter the school's
+    /// LAN, a quarter power cuts.
+    fn default() -> Self {
+        Self {
+            wan: 0.5,
+            lan: 0.25,
+            power: 0.25,
+        }
+    }
+}
+
+impl OutageMix {
+    /// Parses `wan=0.5,lan=0.25,power=0.25` (kinds left out weigh 0; at
+    /// least one weight must be above 0).
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let mut mix = Self {
+            wan: 0.0,
+            lan: 0.0,
+            power: 0.0,
+        };
+        for part in text.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+            let (kind, weight) = part
+                .split_once('=')
+                .ok_or_else(|| format!("`{part}`: expected KIND=WEIGHT, e.g. wan=0.5"))?;
+            let weight: f64 = weight
+                .trim()
+                .parse()
+                .ok()
+                .filter(|w: &f64| w.is_finite() && *w >= 0.0)
+                .ok_or_else(|| format!("`{part}`: the weight is not a number of 0 or more"))?;
+            match kind.trim() {
+                "wan" => mix.wan = weight,
+                "lan" => mix.lan = weight,
+                "power" => mix.power = weight,
+                other => return Err(format!("`{other}`: not an outage kind (wan, lan, power)")),
+            }
+        }
+        if mix.wan + mix.lan + mix.power > 0.0 {
+            Ok(mix)
+        } else {
+            Err("no kind has a weight above 0".into())
+        }
+    }
+
+    /// The kind a draw `u` from `[0, 1)` falls on.
+    fn pick(&self, u: f64) -> OutageKind {
+        let total = self.wan + self.lan + self.power;
+        let x = u * total;
+        if x < self.wan {
+            OutageKind::Wan
+        } else if x < self.wan + self.lan || self.power == 0.0 {
+            OutageKind::Lan
+        } else {
+            OutageKind::Power
+        }
+    }
+}
+
+/// A school's path to the collector, for the collector probes: round
+/// trips around `rtt_ms` (times a spread of `rtt_spread` at most), each
+/// echo lost with probability `loss`. The gateway answers in about a
+/// millisecond and loses nothing.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct CollectorPath {
+    /// The school's typical round trip to the collector, ms.
+    pub rtt_ms: f64,
+    /// Most a round trip is above `rtt_ms`, as a share of it.
+    pub rtt_spread: f64,
+    /// Chance that one echo request goes unanswered.
+    pub loss: f64,
+}
+
+impl CollectorPath {
+    /// The path of a school on `link`, drawn from `rng`: fibre and
+    /// broadband 10–30 ms and hardly a loss, 4G 40–120 ms losing 1–8 %,
+    /// satellite about 600 ms losing a little.
+    fn draw(link: LinkKind, rng: &mut Xoshiro256PlusPlus) -> Self {
+        let (rtt, spread, loss) = match link {
+            LinkKind::Fibre => (10.0..20.0, 0.5, 0.0..0.002),
+            LinkKind::Broadband => (15.0..25.0, 0.2, 0.0..0.005),
+            LinkKind::FourG => (40.0..80.0, 0.5, 0.01..0.08),
+            LinkKind::Satellite => (550.0..650.0, 0.15, 0.005..0.03),
+            LinkKind::None => (0.0..1.0, 0.0, 0.0..0.001),
+        };
+        Self {
+            rtt_ms: rng.random_range(rtt),
+            rtt_spread: spread,
+            loss: rng.random_range(loss),
+        }
+    }
 }
 
 /// One simulated machine.
@@ -197,11 +351,18 @@ impl Fleet {
                 LinkKind::Satellite => SATELLITE_MBPS,
                 LinkKind::None => 0.0,
             };
+            // The gateway, the path and the outage's kind come from a
+            // stream of their own (they came later), so a seed's other
+            // choices stay what they were.
+            let mut extra = stream(spec.seed, &["school-extra", &school.id]);
+            let gateway = Ipv4Addr::new(10, extra.random(), 0, 1);
+            let path = CollectorPath::draw(school.link_kind, &mut extra);
             let outage = if school.link_kind == LinkKind::None {
                 // No link at all: the machines are there, nothing arrives.
                 Some(Outage {
                     start_ms: 0,
                     end_ms: u64::MAX,
+                    kind: OutageKind::Wan,
                 })
             } else if rng.random_bool(spec.outage_share) {
                 // An outage lasts at least the minimum inside the run, so
@@ -212,6 +373,7 @@ impl Fleet {
                 Some(Outage {
                     start_ms,
                     end_ms: start_ms.saturating_add(len),
+                    kind: spec.outage_mix.pick(extra.random_range(0.0..1.0)),
                 })
             } else {
                 None
@@ -233,6 +395,8 @@ impl Fleet {
                 school: school.clone(),
                 link_mbps,
                 outage,
+                gateway,
+                path,
                 hosts: first..out.hosts.len(),
             });
         }
@@ -254,16 +418,103 @@ impl Fleet {
         self.hosts[h].phase_ms + k * self.interval_ms
     }
 
-    /// Whether host `h`'s school has a link at fleet time `at_ms`.
+    /// The outage of host `h`'s school, if it has one.
+    pub fn outage(&self, h: usize) -> Option<Outage> {
+        self.schools[self.hosts[h].school].outage
+    }
+
+    /// Whether host `h` can reach the collector at fleet time `at_ms`: no
+    /// outage of any kind (in a power cut nothing is sent either).
     pub fn link_up(&self, h: usize, at_ms: u64) -> bool {
-        self.schools[self.hosts[h].school]
-            .outage
-            .is_none_or(|o| !(o.start_ms..o.end_ms).contains(&at_ms))
+        self.outage(h).is_none_or(|o| !o.covers(at_ms))
+    }
+
+    /// Whether host `h` is switched on at fleet time `at_ms`.
+    pub fn powered(&self, h: usize, at_ms: u64) -> bool {
+        self.outage(h)
+            .is_none_or(|o| o.kind != OutageKind::Power || !o.covers(at_ms))
+    }
+
+    /// Whether host `h` makes its report at tick `k` (it is switched on).
+    pub fn makes(&self, h: usize, k: u64) -> bool {
+        self.powered(h, self.tick_ms(h, k))
+    }
+
+    /// The ticks of host `h` in a power cut, as a range of tick numbers
+    /// (empty without one); may reach past the run's ticks.
+    fn dark_ticks(&self, h: usize) -> Range<u64> {
+        match self.outage(h) {
+            Some(o) if o.kind == OutageKind::Power => {
+                // The first tick at or after a time.
+                let at = |ms: u64| {
+                    ms.saturating_sub(self.hosts[h].phase_ms)
+                        .div_ceil(self.interval_ms.max(1))
+                };
+                at(o.start_ms)..at(o.end_ms).max(at(o.start_ms))
+            }
+            _ => 0..0,
+        }
+    }
+
+    /// Reports host `h` makes in the run: one per tick it is switched on.
+    pub fn reports(&self, h: usize) -> u64 {
+        let n = self.ticks(h);
+        let dark = self.dark_ticks(h);
+        n - (dark.end.min(n) - dark.start.min(n))
+    }
+
+    /// The number in the run (from 0) of the report host `h` makes at tick
+    /// `k`, which is its sequence number less the run's first: reports
+    /// are numbered as they are made, as the agent numbers them, so a
+    /// power cut leaves no gap. `None` when it is switched off then.
+    pub fn report_index(&self, h: usize, k: u64) -> Option<u64> {
+        let dark = self.dark_ticks(h);
+        if dark.contains(&k) {
+            None
+        } else if k < dark.start {
+            Some(k)
+        } else {
+            Some(k - (dark.end - dark.start))
+        }
+    }
+
+    /// The tick of host `h`'s report number `i` in the run (the inverse of
+    /// [`Fleet::report_index`]).
+    pub fn tick_of_report(&self, h: usize, i: u64) -> u64 {
+        let dark = self.dark_ticks(h);
+        if i < dark.start {
+            i
+        } else {
+            i + (dark.end - dark.start)
+        }
+    }
+
+    /// Whether host `h`'s agent starts at tick `k`: its first tick, or the
+    /// first after the power came back. Its report then carries the
+    /// inventory and the posture checks, as the agent's first report does.
+    pub fn starts_agent(&self, h: usize, k: u64) -> bool {
+        if !self.makes(h, k) {
+            return false;
+        }
+        k == 0
+            || self.outage(h).is_some_and(|o| {
+                o.kind == OutageKind::Power
+                    && (self.tick_ms(h, k - 1) + 1..=self.tick_ms(h, k)).contains(&o.end_ms)
+            })
+    }
+
+    /// When host `h` last booted before fleet time `at_ms`, fleet ms: when
+    /// the power came back, if it was cut before; `None` when it has been
+    /// up since before the run.
+    pub fn booted_ms(&self, h: usize, at_ms: u64) -> Option<u64> {
+        self.outage(h)
+            .filter(|o| o.kind == OutageKind::Power && o.end_ms <= at_ms)
+            .map(|o| o.end_ms)
     }
 
     /// Reports the whole fleet makes in the run.
-    pub fn total_ticks(&self) -> u64 {
-        (0..self.hosts.len()).map(|h| self.ticks(h)).sum()
+    pub fn total_reports(&self) -> u64 {
+        (0..self.hosts.len()).map(|h| self.reports(h)).sum()
     }
 }
 
@@ -506,6 +757,7 @@ mod tests {
             old_share: 0.25,
             posture_fail_share: 0.2,
             outage_share: 0.2,
+            outage_mix: OutageMix::default(),
             outage_min_ms: 1_800_000,
             outage_max_ms: 4 * 3_600_000,
             duration_ms: 6 * 3_600_000,
@@ -566,6 +818,93 @@ mod tests {
         let f = Fleet::build(&s[..5], &sp);
         let counts: Vec<usize> = f.schools.iter().map(|s| s.hosts.len()).collect();
         assert_eq!(counts, [3, 3, 3, 2, 2]);
+    }
+
+    #[test]
+    fn outage_kinds_follow_the_mix() {
+        let s = schools();
+        let mut sp = spec(1);
+        sp.outage_share = 1.0;
+        let f = Fleet::build(&s, &sp);
+        let share = |kind| {
+            f.schools
+                .iter()
+                .filter(|s| s.school.link_kind != LinkKind::None)
+                .filter(|s| s.outage.is_some_and(|o| o.kind == kind))
+                .count() as f64
+                / f.schools.len() as f64
+        };
+        let mix = OutageMix::default();
+        for (kind, want) in [
+            (OutageKind::Wan, mix.wan),
+            (OutageKind::Lan, mix.lan),
+            (OutageKind::Power, mix.power),
+        ] {
+            assert!(
+                (share(kind) - want).abs() < 0.07,
+                "{kind:?}: {}",
+                share(kind)
+            );
+        }
+        // The kinds do not move the other choices of a seed.
+        sp.outage_mix = OutageMix::parse("power=1").unwrap();
+        let g = Fleet::build(&s, &sp);
+        for (a, b) in f.schools.iter().zip(&g.schools) {
+            assert_eq!(
+                a.outage.map(|o| (o.start_ms, o.end_ms)),
+                b.outage.map(|o| (o.start_ms, o.end_ms))
+            );
+            assert_eq!((a.gateway, a.path), (b.gateway, b.path));
+            if a.school.link_kind != LinkKind::None {
+                assert_eq!(b.outage.unwrap().kind, OutageKind::Power);
+            }
+        }
+    }
+
+    #[test]
+    fn outage_mix_parses_and_refuses() {
+        let m = OutageMix::parse("wan=2, lan=1").unwrap();
+        assert_eq!((m.wan, m.lan, m.power), (2.0, 1.0, 0.0));
+        assert_eq!(m.pick(0.0), OutageKind::Wan);
+        assert_eq!(m.pick(0.7), OutageKind::Lan);
+        assert_eq!(m.pick(0.999), OutageKind::Lan);
+        for bad in ["", "wan=0", "wan", "wan=-1", "wan=x", "dns=1"] {
+            assert!(OutageMix::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn a_power_cut_makes_no_reports_and_leaves_no_numbers_out() {
+        let s = schools();
+        let mut sp = spec(2);
+        sp.outage_share = 1.0;
+        sp.outage_mix = OutageMix::parse("power=1").unwrap();
+        let f = Fleet::build(&s[..20], &sp);
+        let mut cuts = 0;
+        for h in 0..f.hosts.len() {
+            let Some(o) = f.outage(h) else { continue };
+            let mut next = 0;
+            for k in 0..f.ticks(h) {
+                let at = f.tick_ms(h, k);
+                assert_eq!(f.makes(h, k), !o.covers(at));
+                assert!(!f.link_up(h, at) || !o.covers(at));
+                match f.report_index(h, k) {
+                    Some(i) => {
+                        // Numbered as made: consecutive, and back again.
+                        assert_eq!(i, next, "host {h} tick {k}");
+                        assert_eq!(f.tick_of_report(h, i), k);
+                        next += 1;
+                        let restarted = k == 0 || (k > 0 && !f.makes(h, k - 1));
+                        assert_eq!(f.starts_agent(h, k), restarted, "host {h} tick {k}");
+                        assert_eq!(f.booted_ms(h, at).is_some(), at >= o.end_ms);
+                    }
+                    None => assert!(o.covers(at)),
+                }
+            }
+            assert_eq!(next, f.reports(h));
+            cuts += u64::from(f.reports(h) < f.ticks(h));
+        }
+        assert!(cuts > 0, "no host lost a report to a power cut");
     }
 
     #[test]

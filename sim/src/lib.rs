@@ -7,12 +7,15 @@
 //! fingerprint, then makes one report per interval of fleet time
 //! (interface counters that follow the school day, CPU and memory, its
 //! inventory, posture checks, the school's throughput test) and ships it
-//! as the agent does. Some PCs are old and under the plan's minimum, some
-//! fail posture checks, some schools lose their link for a while. The run
-//! ends with a ground truth of what the collector should now show.
+//! as the agent does, with the ICMP probes of its gateway and of the
+//! collector. Some PCs are old and under the plan's minimum, some fail
+//! posture checks, some schools go dark for a while: their operator's link
+//! (WAN), their own network (LAN) or their power. The run ends with a
+//! ground truth of what the collector should now show.
 //!
 //! # Layout
-//! - [`fleet`]: the deterministic model: hosts, hardware, outages, posture.
+//! - [`fleet`]: the deterministic model: hosts, hardware, outages and their
+//!   kinds, paths to the collector, posture.
 //! - [`traffic`]: the school-day curve and the byte counters it gives.
 //! - [`report`]: protocol reports of a simulated host.
 //! - [`clock`]: fleet time against the wall clock (`--speed`).
@@ -161,7 +164,7 @@ pub async fn run(
         });
     }
 
-    let total = fleet.total_ticks();
+    let total = fleet.total_reports();
     let clock = Clock::start(
         fleet.duration_ms,
         opts.speed,
@@ -171,6 +174,7 @@ pub async fn run(
     let shared = Arc::new(Shared {
         client,
         collector: opts.collector.clone(),
+        collector_host: ship::collector_host(&opts.collector),
         fleet,
         clock,
         security_every_ms: opts.security_every.as_millis() as u64,

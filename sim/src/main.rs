@@ -7,7 +7,7 @@ use schoolwatch_agent::config::TlsOptions;
 use schoolwatch_agent::ship::queue::{Fsync, QueueConfig};
 use schoolwatch_collector::registry::{self, School};
 use schoolwatch_collector::targets::Targets;
-use schoolwatch_sim::fleet::{FleetSpec, HostCount};
+use schoolwatch_sim::fleet::{FleetSpec, HostCount, OutageMix};
 use schoolwatch_sim::{Options, ship};
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
@@ -26,9 +26,15 @@ one every --interval of fleet time. Schools and link kinds come from the
 registry; 4G links carry about 25 Mbit/s. Interface counters follow the
 school day (UTC+7), a share of PCs are old and under the plan's minimum,
 a share fail posture checks (some only from a moment in the run, a
-regression), and a share of schools lose their link for a while: their
-machines keep sampling and queue, and send the backlog when the link is back.
-Everything follows from --seed.";
+regression), and a share of schools go dark for a while, each outage of one
+kind (--outage-kinds): the operator's link (wan: the machines keep sampling
+and queue, their gateway answers, the collector does not), the school's own
+network (lan: they queue, and the gateway is silent too), or the power
+(power: no reports at all, and sequence numbers go on without a gap when it
+is back). Queued reports go out when the link is back. Every report carries
+the agent's probe round: the collector (the host name of --collector) and
+the school's gateway, the agent's default count of echoes each, with round
+trips and losses by link kind. Everything follows from --seed.";
 
 const AFTER_LONG_HELP: &str = "\
 Time compression (--speed X):
@@ -41,7 +47,12 @@ Time compression (--speed X):
   does not: it judges a school online by when its last report ARRIVED,
   against its online window ([fleet] online_window_secs, 300 s by default,
   wall time), so an outage of D fleet time shows as offline only when D/X
-  is longer than that window; and the per-agent rate limit ([ingest]
+  is longer than that window. The collector then classifies an outage
+  that ended (wan, lan, power) from the reports SAMPLED in the middle half
+  of that arrival-time silence; fleet time and wall time agree only at
+  --speed 1, so only there do its kinds match the simulated ones (at other
+  speeds hardly a back-filled report falls into that window, and most
+  outages show as power). The per-agent rate limit ([ingest]
   requests_per_minute, 120 by default) answers 429 beyond 2 requests a wall
   second per host, after which hosts back off like the agent and their
   reports travel in batches.
@@ -119,9 +130,14 @@ struct Cli {
     /// (half of them from the start, half from a moment in the run).
     #[arg(long, default_value_t = 0.2)]
     posture_fail_share: f64,
-    /// Share of schools whose link goes down once in the run.
+    /// Share of schools that go dark once in the run.
     #[arg(long, default_value_t = 0.1)]
     outage_share: f64,
+    /// Kinds of those outages, with their weights: `wan` (the operator's
+    /// link), `lan` (the school's own network), `power`; a kind left out
+    /// does not occur.
+    #[arg(long, default_value = "wan=0.5,lan=0.25,power=0.25", value_parser = OutageMix::parse)]
+    outage_kinds: OutageMix,
     /// Shortest outage, fleet time; an outage still going at the end has
     /// lasted at least this long.
     #[arg(long, default_value = "30m", value_parser = humantime::parse_duration)]
@@ -341,6 +357,7 @@ fn options(cli: Cli) -> anyhow::Result<(Options, Option<PathBuf>)> {
             old_share: cli.old_share,
             posture_fail_share: cli.posture_fail_share,
             outage_share: cli.outage_share,
+            outage_mix: cli.outage_kinds,
             outage_min_ms: ms(cli.outage_min),
             outage_max_ms: ms(cli.outage_max),
             duration_ms: ms(cli.duration),

@@ -1,6 +1,6 @@
 //! The progress display on stderr: a bar over the reports the fleet makes
 //! and a live summary (acknowledged, rate, retries, refused, fleet clock,
-//! schools without a link). Hidden when stderr is not a terminal or with
+//! schools dark). Hidden when stderr is not a terminal or with
 //! `--quiet`; the summary at the end is printed either way.
 
 use crate::ship::Shared;
@@ -87,7 +87,7 @@ impl Running {
     }
 }
 
-/// `12,345 acked · 830 reports/s · ... · fleet clock ... · 3 schools without a link`
+/// `12,345 acked · 830 reports/s · ... · fleet clock ... · 3 schools dark`
 fn summary_line(shared: &Shared, elapsed: Duration) -> String {
     let live = &shared.live;
     let acked = live.acked.load(Ordering::Relaxed);
@@ -97,16 +97,13 @@ fn summary_line(shared: &Shared, elapsed: Duration) -> String {
         .fleet
         .schools
         .iter()
-        .filter(|s| {
-            s.outage
-                .is_some_and(|o| (o.start_ms..o.end_ms).contains(&offset))
-        })
+        .filter(|s| s.outage.is_some_and(|o| o.covers(offset)))
         .count();
     let fleet_time = humantime::format_rfc3339_seconds(
         std::time::UNIX_EPOCH + Duration::from_millis(shared.clock.unix_ms(offset)),
     );
     format!(
-        "{} acked · {:.0} reports/s · {} requests · {} retried · {} refused · fleet clock {} · {} schools without a link",
+        "{} acked · {:.0} reports/s · {} requests · {} retried · {} refused · fleet clock {} · {} schools dark",
         HumanCount(acked),
         rate,
         HumanCount(live.requests.load(Ordering::Relaxed)),

@@ -7,8 +7,12 @@
 //! Each host is one task that sleeps until its next report is due in fleet
 //! time. All hosts share one [`Client`], so one connection pool, and a
 //! semaphore bounds the requests in flight. A host whose school's link is
-//! down keeps making reports and sends nothing; when the link is back its
-//! next report goes out with the backlog, as the agent's runner does.
+//! down (a WAN or LAN outage) keeps making reports and sends nothing; when
+//! the link is back its next report goes out with the backlog, as the
+//! agent's runner does. A host whose power is cut makes no reports until
+//! it is back, then starts again like a booting agent: its first report
+//! carries the inventory and posture checks, and its sequence numbers go
+//! on without a gap.
 
 use crate::clock::Clock;
 use crate::fleet::Fleet;
@@ -41,6 +45,8 @@ pub struct Shared {
     pub client: Client,
     /// The collector's base URL.
     pub collector: String,
+    /// The host name in it, which the collector probes name.
+    pub collector_host: String,
     /// The fleet.
     pub fleet: Fleet,
     /// Fleet time against the wall clock.
@@ -68,8 +74,23 @@ impl Shared {
             fleet_start_ms: self.clock.fleet_start_ms,
             security_every_ms: self.security_every_ms,
             baseline: &self.baseline,
+            collector_host: &self.collector_host,
         }
     }
+}
+
+/// The host name of a collector URL, as the agent's runner takes it for
+/// its collector probe: no scheme, credentials, port or path, and an IPv6
+/// address without its brackets.
+pub fn collector_host(url: &str) -> String {
+    let rest = url.split_once("://").map_or(url, |(_, r)| r);
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or(rest);
+    let host_port = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    let host = match host_port.strip_prefix('[') {
+        Some(v6) => v6.split(']').next().unwrap_or(v6),
+        None => host_port.split(':').next().unwrap_or(host_port),
+    };
+    host.to_ascii_lowercase()
 }
 
 /// A host's credential.
@@ -192,12 +213,14 @@ pub struct HostResult {
     pub retries: u64,
     /// Reports still waiting when the run ended.
     pub queued_at_end: u64,
-    /// The first report of the run (the one with the inventory) was
-    /// acknowledged.
+    /// A report with the inventory (the first after the agent started)
+    /// was acknowledged.
     pub inventory_acked: bool,
-    /// Number in the run of the newest acknowledged report with posture
-    /// checks.
+    /// Tick of the newest acknowledged report with posture checks.
     pub last_security_k: Option<u64>,
+    /// Tick of the newest acknowledged report: the one whose probes the
+    /// collector keeps (it keeps the highest sequence's).
+    pub last_acked_k: Option<u64>,
     /// When the collector last acknowledged something of this host.
     pub last_ack: Option<Instant>,
     /// The latest reason a request failed or was refused.
@@ -239,6 +262,15 @@ pub async fn run_host(
     let first_seq = spool.first_seq();
     let mut k = 0;
     while k < n {
+        if !fleet.makes(h, k) {
+            // Switched off: no report, no number.
+            k += 1;
+            continue;
+        }
+        if k > 0 && fleet.starts_agent(h, k) {
+            // Booted after a power cut: the agent's counters start again.
+            s.counts.send_failures = 0;
+        }
         let due = shared.clock.instant_at(fleet.tick_ms(h, k));
         let link_up = fleet.link_up(h, shared.clock.offset_now().min(fleet.duration_ms));
         let retry = s.failures_in_a_row > 0 && !spool.is_empty() && link_up;
@@ -249,7 +281,8 @@ pub async fn run_host(
                 s.ship(&shared, &b, h, first_seq, &mut spool).await?;
             }
             _ = tokio::time::sleep_until(due) => {
-                spool.push(&b, h, k, &s.agent.agent_id, s.counts)?;
+                let seq = first_seq + s.result.made;
+                spool.push(&b, h, k, seq, &s.agent.agent_id, s.counts)?;
                 s.result.made += 1;
                 shared.live.made.fetch_add(1, Ordering::Relaxed);
                 let up = fleet.link_up(h, fleet.tick_ms(h, k));
@@ -264,7 +297,15 @@ pub async fn run_host(
         }
     }
     // Fleet time is over: send what is left while the link is up at the
-    // end, within the drain time.
+    // end, within the drain time. The host's last tick may come a little
+    // before the end, and before its link is back: the backlog goes at the
+    // end.
+    if !spool.is_empty() && fleet.link_up(h, fleet.duration_ms) {
+        tokio::select! {
+            _ = shared.cancel.cancelled() => {}
+            _ = tokio::time::sleep_until(shared.clock.instant_at(fleet.duration_ms)) => {}
+        }
+    }
     let deadline = Instant::now() + shared.drain;
     if fleet.link_up(h, fleet.duration_ms) {
         while !spool.is_empty() && !shared.cancel.is_cancelled() {
@@ -331,13 +372,16 @@ impl Sender {
                     self.result.duplicates += u64::from(ack.duplicates);
                     live.acked.fetch_add(n, Ordering::Relaxed);
                     for seq in &ack.acknowledged {
-                        let Some(k) = seq.checked_sub(first_seq) else {
+                        // Numbers before the run's are an earlier run's.
+                        let Some(i) = seq.checked_sub(first_seq) else {
                             continue;
                         };
-                        self.result.inventory_acked |= k == 0;
-                        if b.carries_security(k) {
+                        let k = b.fleet.tick_of_report(h, i);
+                        self.result.inventory_acked |= b.carries_inventory(h, k);
+                        if b.carries_security(h, k) {
                             self.result.last_security_k = self.result.last_security_k.max(Some(k));
                         }
+                        self.result.last_acked_k = self.result.last_acked_k.max(Some(k));
                     }
                     self.result.last_ack = Some(Instant::now());
                     self.backoff = BACKOFF_MIN;
@@ -417,5 +461,18 @@ mod tests {
         assert!(e.to_string().contains("second token"), "{e}");
         let e = parse_tokens("gl-0001\n").unwrap_err();
         assert!(e.to_string().contains("line 1"), "{e}");
+    }
+
+    #[test]
+    fn the_collector_host_as_the_agent_takes_it() {
+        for (url, host) in [
+            ("https://collector.example:8443", "collector.example"),
+            ("https://Collector.Example/api/", "collector.example"),
+            ("https://127.0.0.1:8443", "127.0.0.1"),
+            ("https://[::1]:8443/x", "::1"),
+            ("https://user@10.0.0.5", "10.0.0.5"),
+        ] {
+            assert_eq!(collector_host(url), host, "{url}");
+        }
     }
 }

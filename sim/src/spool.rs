@@ -6,9 +6,14 @@
 //! used as `schoolwatch-agent run` uses it: append each report before
 //! sending, send the newest report plus the oldest backlog, remove only
 //! what was acknowledged. Without it, the backlog is kept in memory as the
-//! report numbers still owed (a report is rebuilt from its number, see
-//! [`crate::report`]), which costs a few bytes per report and no file
-//! handles, for fleets of tens of thousands of hosts.
+//! ticks and sequence numbers still owed (a report is rebuilt from its
+//! tick, see [`crate::report`]), which costs a few bytes per report and no
+//! file handles, for fleets of tens of thousands of hosts.
+//!
+//! Sequence numbers count the reports made, as the agent's do: a power cut
+//! (no report made) leaves no gap, so a report's number is the run's first
+//! plus [`Fleet::report_index`](crate::fleet::Fleet::report_index), not
+//! plus its tick.
 
 use crate::report::Builder;
 use anyhow::Context;
@@ -25,13 +30,13 @@ pub const MAX_BATCH_BYTES: usize = 2 << 20;
 
 /// A host's reports waiting for acknowledgement.
 pub enum Spool {
-    /// Report numbers owed, oldest first, with the health each report
-    /// carried when it was made.
+    /// Reports owed, oldest first, by tick and sequence number, with the
+    /// health each report carried when it was made.
     Memory {
         /// Sequence number of report 0 of this run.
         first_seq: u64,
         /// Reports made and not yet settled.
-        pending: VecDeque<(u64, AgentHealth)>,
+        pending: VecDeque<Pending>,
     },
     /// The agent's on-disk queue.
     Disk {
@@ -47,6 +52,17 @@ pub enum Spool {
 
 /// A batch ready to send: sequences and their JSON.
 pub type Batch = Vec<(u64, Vec<u8>)>;
+
+/// A report kept in memory until it is settled.
+#[derive(Debug, Clone)]
+pub struct Pending {
+    /// The tick it was made at, from which it is rebuilt.
+    pub k: u64,
+    /// Its sequence number.
+    pub seq: u64,
+    /// The health section it carried when it was made.
+    pub health: AgentHealth,
+}
 
 /// Counts the health section carries besides the queue's own.
 #[derive(Debug, Clone, Copy, Default)]
@@ -103,13 +119,15 @@ impl Spool {
         self.len() == 0
     }
 
-    /// Makes report `k` of host `h` and keeps it (for the disk queue:
-    /// appends it, fsynced as configured, before anything is sent).
+    /// Makes host `h`'s report at tick `k` with sequence `seq` and keeps it
+    /// (for the disk queue: appends it, fsynced as configured, before
+    /// anything is sent).
     pub fn push(
         &mut self,
         b: &Builder,
         h: usize,
         k: u64,
+        seq: u64,
         agent_id: &str,
         counts: SendCounts,
     ) -> anyhow::Result<()> {
@@ -118,7 +136,7 @@ impl Spool {
             Spool::Memory { pending, .. } => {
                 let oldest_ms = pending
                     .front()
-                    .map(|(k0, _)| b.fleet_start_ms + b.fleet.tick_ms(h, *k0));
+                    .map(|p| b.fleet_start_ms + b.fleet.tick_ms(h, p.k));
                 let health = AgentHealth {
                     queue_reports: pending.len() as u64,
                     queue_bytes: 0,
@@ -128,13 +146,10 @@ impl Spool {
                     send_failures: counts.send_failures,
                     ..AgentHealth::default()
                 };
-                pending.push_back((k, health));
+                pending.push_back(Pending { k, seq, health });
                 Ok(())
             }
-            Spool::Disk {
-                first_seq, queue, ..
-            } => {
-                let seq = *first_seq + k;
+            Spool::Disk { queue, .. } => {
                 let health = disk_health(queue, now_ms, counts)?;
                 let report = b.build(h, k, agent_id, seq, Some(health));
                 let payload = serde_json::to_vec(&report).context("encoding a report")?;
@@ -153,21 +168,19 @@ impl Spool {
     /// the oldest backlog, within the agent's bounds.
     pub fn batch(&mut self, b: &Builder, h: usize, agent_id: &str) -> anyhow::Result<Batch> {
         let mut batch: Batch = match self {
-            Spool::Memory { first_seq, pending } => {
-                let mut picks: Vec<&(u64, AgentHealth)> =
-                    pending.iter().take(MAX_BATCH_REPORTS).collect();
+            Spool::Memory { pending, .. } => {
+                let mut picks: Vec<&Pending> = pending.iter().take(MAX_BATCH_REPORTS).collect();
                 if let Some(newest) = pending.back()
-                    && !picks.iter().any(|p| p.0 == newest.0)
+                    && !picks.iter().any(|p| p.seq == newest.seq)
                 {
                     picks.pop();
                     picks.insert(0, newest);
                 }
                 picks
                     .into_iter()
-                    .map(|(k, health)| {
-                        let seq = *first_seq + k;
-                        let r = b.build(h, *k, agent_id, seq, Some(health.clone()));
-                        Ok((seq, serde_json::to_vec(&r).context("encoding a report")?))
+                    .map(|p| {
+                        let r = b.build(h, p.k, agent_id, p.seq, Some(p.health.clone()));
+                        Ok((p.seq, serde_json::to_vec(&r).context("encoding a report")?))
                     })
                     .collect::<anyhow::Result<_>>()?
             }
@@ -193,9 +206,9 @@ impl Spool {
     /// Removes what the collector acknowledged.
     pub fn ack(&mut self, seqs: &[u64]) -> anyhow::Result<()> {
         match self {
-            Spool::Memory { first_seq, pending } => {
-                let done: HashSet<u64> = seqs.iter().map(|s| s.wrapping_sub(*first_seq)).collect();
-                pending.retain(|(k, _)| !done.contains(k));
+            Spool::Memory { pending, .. } => {
+                let done: HashSet<u64> = seqs.iter().copied().collect();
+                pending.retain(|p| !done.contains(&p.seq));
                 Ok(())
             }
             Spool::Disk { queue, .. } => tokio::task::block_in_place(|| queue.ack(seqs))

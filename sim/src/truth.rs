@@ -5,12 +5,14 @@
 //! the simulated machines.
 //!
 //! Written as JSON with `--truth FILE`; `tests/tests/sim.rs` compares it
-//! with `schoolwatch-collector coverage --format json`.
+//! with `schoolwatch-collector coverage --format json` and `coverage
+//! --outages`.
 
+use crate::fleet::OutageKind;
 use crate::ship::{HostResult, Shared};
 use schoolwatch_collector::coverage::{self, HostFacts};
 use schoolwatch_collector::targets::Targets;
-use schoolwatch_protocol::Role;
+use schoolwatch_protocol::{ProbeKind, ProbeResult, Role};
 use serde::Serialize;
 use std::time::Duration;
 use tokio::time::Instant;
@@ -73,13 +75,18 @@ pub struct SchoolTruth {
     pub measured_download_mbps: Option<f64>,
     /// The measured download meets the target; `None` when not measured.
     pub bandwidth_on_target: Option<bool>,
-    /// When the school's link was down (ms since the epoch, fleet time;
-    /// the end may lie after the run).
-    pub outage: Option<OutageTruth>,
-    /// The link was still down at the end: the school should show offline
-    /// once the collector's online window has passed since `silent_secs`
-    /// began.
+    /// When the school was dark and why: the outages that ended during the
+    /// run, and the one still going at its end, oldest first.
+    pub outages: Vec<OutageTruth>,
+    /// It was still dark at the end: the school should show offline once
+    /// the collector's online window has passed since `silent_secs` began.
     pub in_outage_at_end: bool,
+    /// Its path to the collector as its hosts' newest acknowledged reports
+    /// probed it (the collector keeps each host's newest probe round):
+    /// over its hosts when it was not dark at the end, which the collector
+    /// counts online; `None` when it was dark (the collector shows none
+    /// once the online window has passed) or nothing was acknowledged.
+    pub collector_path: Option<PathTruth>,
     /// Wall-clock seconds from the school's last acknowledged report to
     /// the end of the run; `None` when nothing was acknowledged.
     pub silent_secs: Option<f64>,
@@ -88,12 +95,48 @@ pub struct SchoolTruth {
 }
 
 /// An outage in fleet time.
+///
+/// What the collector records differs in two ways: it measures by when
+/// reports ARRIVE, so its outage starts at the school's last report before
+/// (up to an interval earlier) and ends at the first report after (up to
+/// an interval later), and it records one only when that silence is
+/// longer than its online window in wall time (`wall_secs`, at `--speed`)
+/// and the school had reported before (`after_first_report`). It
+/// classifies one that ended from the reports SAMPLED in its middle half,
+/// which match these kinds only when fleet time is wall time (`--speed
+/// 1`); one still going on is `unknown` there.
 #[derive(Debug, Clone, Copy, Serialize)]
 pub struct OutageTruth {
+    /// Why the school was dark.
+    pub kind: OutageKind,
     /// Start, ms since the epoch.
     pub start_ms: u64,
-    /// End, ms since the epoch (`null` for a school without any link).
+    /// End, ms since the epoch; `null` while it was still going on at the
+    /// end of the run.
     pub end_ms: Option<u64>,
+    /// Its length within the run in wall-clock seconds (fleet time divided
+    /// by the speed).
+    pub wall_secs: f64,
+    /// A host of the school made a report before it began, so the
+    /// collector knew the school and can see the silence.
+    pub after_first_report: bool,
+    /// It ended and a host of the school made a report after that within
+    /// the run. Only then does the collector see a power cut end; a WAN or
+    /// LAN outage that ended also shows as ended, by its backlog sent at
+    /// the end of the run.
+    pub reported_after: bool,
+}
+
+/// Loss and latency to the collector, as the collector sums them up over
+/// a school's online hosts' newest collector probes.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct PathTruth {
+    /// Mean share of echo requests lost.
+    pub loss_ratio: f64,
+    /// Mean of the median round trips, seconds; `None` if all were lost.
+    pub rtt_median_seconds: Option<f64>,
+    /// Hosts whose probes were summed.
+    pub hosts: u32,
 }
 
 /// Report counts.
@@ -171,21 +214,47 @@ pub fn tally(
             machines_security_baseline_met: 0,
             measured_download_mbps: None,
             bandwidth_on_target: None,
-            outage: s.outage.map(|o| OutageTruth {
-                start_ms: shared.clock.unix_ms(o.start_ms),
-                end_ms: (o.end_ms != u64::MAX).then(|| shared.clock.unix_ms(o.end_ms)),
-            }),
-            in_outage_at_end: s
+            outages: s
                 .outage
-                .is_some_and(|o| (o.start_ms..o.end_ms).contains(&fleet.duration_ms)),
+                .map(|o| {
+                    let ended = o.end_ms <= fleet.duration_ms;
+                    let until = o.end_ms.min(fleet.duration_ms);
+                    OutageTruth {
+                        kind: o.kind,
+                        start_ms: shared.clock.unix_ms(o.start_ms),
+                        end_ms: ended.then(|| shared.clock.unix_ms(o.end_ms)),
+                        wall_secs: until.saturating_sub(o.start_ms) as f64
+                            / 1000.0
+                            / shared.clock.speed(),
+                        after_first_report: s
+                            .hosts
+                            .clone()
+                            .any(|h| fleet.ticks(h) > 0 && fleet.tick_ms(h, 0) < o.start_ms),
+                        reported_after: ended
+                            && s.hosts.clone().any(|h| {
+                                fleet.ticks(h) > 0
+                                    && fleet.tick_ms(h, fleet.ticks(h) - 1) >= o.end_ms
+                            }),
+                    }
+                })
+                .into_iter()
+                .collect(),
+            in_outage_at_end: s.outage.is_some_and(|o| o.covers(fleet.duration_ms)),
+            collector_path: None,
             silent_secs: None,
             reports: Counts::default(),
         };
         let mut last_ack: Option<Instant> = None;
+        let mut path = PathSum::default();
         for h in s.hosts.clone() {
             let r = &results[h];
             t.reports.add(r);
             last_ack = last_ack.max(r.last_ack);
+            if !t.in_outage_at_end
+                && let Some(k) = r.last_acked_k
+            {
+                path.add(&b.probes(h, k));
+            }
             if r.acked == 0 || !r.inventory_acked {
                 continue;
             }
@@ -212,6 +281,7 @@ pub fn tally(
             }
         }
         t.silent_secs = last_ack.map(|a| ended.saturating_duration_since(a).as_secs_f64());
+        t.collector_path = path.mean();
         totals.sum(&t.reports);
         schools.push(t);
     }
@@ -234,6 +304,41 @@ pub fn tally(
             .as_secs_f64(),
         schools,
         totals,
+    }
+}
+
+/// Sums of collector probes, as the collector averages them.
+#[derive(Default)]
+struct PathSum {
+    hosts: u32,
+    probes: u32,
+    loss: f64,
+    medians: Vec<f64>,
+}
+
+impl PathSum {
+    /// Adds a host's probe round.
+    fn add(&mut self, round: &[ProbeResult]) {
+        let mine: Vec<&ProbeResult> = round
+            .iter()
+            .filter(|p| p.kind == ProbeKind::Collector && p.sent > 0)
+            .collect();
+        self.hosts += u32::from(!mine.is_empty());
+        for p in mine {
+            self.probes += 1;
+            self.loss += p.loss_ratio;
+            self.medians.extend(p.rtt_median_seconds);
+        }
+    }
+
+    /// Mean loss and mean median; `None` without probes.
+    fn mean(&self) -> Option<PathTruth> {
+        (self.probes > 0).then(|| PathTruth {
+            loss_ratio: self.loss / f64::from(self.probes),
+            rtt_median_seconds: (!self.medians.is_empty())
+                .then(|| self.medians.iter().sum::<f64>() / self.medians.len() as f64),
+            hosts: self.hosts,
+        })
     }
 }
 
@@ -260,11 +365,24 @@ impl Truth {
             .filter(|s| s.in_outage_at_end)
             .map(|s| s.id.as_str())
             .collect();
-        let recovered = self
+        let ended: Vec<OutageKind> = self
             .schools
             .iter()
-            .filter(|s| s.outage.is_some() && !s.in_outage_at_end)
-            .count();
+            .flat_map(|s| &s.outages)
+            .filter(|o| o.end_ms.is_some())
+            .map(|o| o.kind)
+            .collect();
+        let kinds = OutageKind::ALL
+            .iter()
+            .map(|k| {
+                format!(
+                    "{} {}",
+                    ended.iter().filter(|e| *e == k).count(),
+                    k.as_str()
+                )
+            })
+            .collect::<Vec<_>>()
+            .join(", ");
         let fleet = Duration::from_millis(self.fleet_end_ms - self.fleet_start_ms);
         let rate = t.acked as f64 / self.wall_secs.max(0.001);
         let mut out = format!(
@@ -273,7 +391,7 @@ impl Truth {
              {} requests, {} retried; {:.0} reports/s acknowledged.\n\
              Hosts reporting: {reporting} of {hosts}; {meeting} meet the minimum machine configuration; \
              {sec_ok} of {sec} with posture checks meet the security baseline.\n\
-             Outages: {recovered} schools lost their link and got it back; {} still without a link at the end{}.",
+             Outages: {} ended ({kinds}); {} schools still dark at the end{}.",
             self.schools.len(),
             self.seed,
             humantime::format_duration(fleet),
@@ -288,6 +406,7 @@ impl Truth {
             t.requests,
             t.retries,
             rate,
+            ended.len(),
             dark.len(),
             if dark.is_empty() {
                 String::new()
