@@ -65,8 +65,8 @@ for n in $SIZES; do
   t0=$(date +%s)
   while :; do
     curl -sf --cacert "$work/tls/ca.pem" "$base/metrics?part=fleet" -o "$work/fleet.txt" || true
-    reporting=$(sample "$work/fleet.txt" schoolwatch_province_machines_reporting)
-    agents=$(awk '$1 ~ /^schoolwatch_school_agents\{/ { s += $2 } END { print s + 0 }' "$work/fleet.txt")
+    reporting=$(sample "$work/fleet.txt" schoolwatch_province_machines_reporting | cut -d. -f1)
+    agents=$(awk '$1 ~ /^schoolwatch_school_agents\{/ { s += $NF } END { printf "%d", s }' "$work/fleet.txt")
     [ "${agents:-0}" -ge "$n" ] && [ "${reporting:-0}" -ge $((n * 8 / 10)) ] && break
     [ $(( $(date +%s) - t0 )) -lt 900 ] || { echo "fleet of $n never reached steady state" >&2; exit 1; }
     sleep 5
