@@ -392,19 +392,42 @@ async fn metrics(
         Err(e) => return Refusal::internal(e).into_response(&st.metrics),
     };
     // Encoding tens of thousands of hosts takes a while: off the async
-    // threads, so ingest goes on meanwhile.
+    // threads, so ingest goes on meanwhile, and streamed in chunks as it
+    // is written (the whole text of 50,000 hosts is about 300 MB).
     let window_ms = i64::try_from(window.as_millis()).unwrap_or(i64::MAX);
+    let (tx, rx) = tokio::sync::mpsc::channel(4);
     let state = st.clone();
-    match tokio::task::spawn_blocking(move || {
-        state
+    tokio::task::spawn_blocking(move || {
+        let mut out = crate::body::ChunkWriter::new(tx);
+        // A failure here is the client going away: nothing to report.
+        if state
             .metrics
-            .encode(fleet, window_ms, &state.targets, &selection, openmetrics)
-    })
-    .await
-    {
-        Ok((content_type, text)) => ([(header::CONTENT_TYPE, content_type)], text).into_response(),
-        Err(e) => Refusal::internal(e).into_response(&st.metrics),
-    }
+            .encode_into(
+                &mut out,
+                fleet,
+                window_ms,
+                &state.targets,
+                &selection,
+                openmetrics,
+            )
+            .is_ok()
+        {
+            out.finish();
+        }
+    });
+    let chunks = futures_util::stream::unfold(rx, |mut rx| async move {
+        rx.recv()
+            .await
+            .map(|chunk| (Ok::<_, std::io::Error>(chunk), rx))
+    });
+    (
+        [(
+            header::CONTENT_TYPE,
+            crate::metrics::content_type(openmetrics),
+        )],
+        Body::from_stream(chunks),
+    )
+        .into_response()
 }
 
 /// Reads the query of `/metrics`; an unknown part or key is a clear 400.

@@ -103,3 +103,83 @@ mod tests {
         );
     }
 }
+
+/// A `fmt::Write` that hands what is written to a channel in chunks of
+/// about 256 KiB: a response body written on a blocking thread and sent
+/// while it is written. Waits when the channel is full (the client reads
+/// slowly); fails once the receiver is gone (the client left).
+pub struct ChunkWriter {
+    buf: String,
+    tx: tokio::sync::mpsc::Sender<bytes::Bytes>,
+}
+
+impl ChunkWriter {
+    const CHUNK: usize = 256 * 1024;
+
+    /// Writes into `tx`. Call only from a blocking thread.
+    pub fn new(tx: tokio::sync::mpsc::Sender<bytes::Bytes>) -> Self {
+        Self {
+            buf: String::with_capacity(Self::CHUNK + 4096),
+            tx,
+        }
+    }
+
+    fn flush(&mut self) -> std::fmt::Result {
+        if self.buf.is_empty() {
+            return Ok(());
+        }
+        let chunk = std::mem::replace(&mut self.buf, String::with_capacity(Self::CHUNK + 4096));
+        self.tx
+            .blocking_send(bytes::Bytes::from(chunk))
+            .map_err(|_| std::fmt::Error)
+    }
+
+    /// Sends what is left.
+    pub fn finish(mut self) {
+        let _ = self.flush();
+    }
+}
+
+impl std::fmt::Write for ChunkWriter {
+    fn write_str(&mut self, s: &str) -> std::fmt::Result {
+        self.buf.push_str(s);
+        if self.buf.len() >= Self::CHUNK {
+            self.flush()?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod chunk_tests {
+    use super::ChunkWriter;
+    use std::fmt::Write;
+
+    #[test]
+    fn chunks_add_up_to_what_was_written_and_a_gone_reader_stops_the_writer() {
+        let (tx, mut rx) = tokio::sync::mpsc::channel(1024);
+        let mut w = ChunkWriter::new(tx);
+        let line = "schoolwatch_host_up{school=\"gl-0001\"} 1\n";
+        let mut want = String::new();
+        for _ in 0..20_000 {
+            w.write_str(line).unwrap();
+            want.push_str(line);
+        }
+        w.finish();
+        let mut got = Vec::new();
+        let mut chunks = 0;
+        while let Ok(c) = rx.try_recv() {
+            assert!(c.len() <= ChunkWriter::CHUNK + line.len());
+            got.extend_from_slice(&c);
+            chunks += 1;
+        }
+        assert_eq!(String::from_utf8(got).unwrap(), want);
+        assert!(chunks > 1, "{chunks}");
+
+        let (tx, rx) = tokio::sync::mpsc::channel(1);
+        drop(rx);
+        let mut w = ChunkWriter::new(tx);
+        let big = "x".repeat(ChunkWriter::CHUNK);
+        assert!(w.write_str(&big).is_err());
+    }
+}

@@ -170,6 +170,32 @@ impl Metrics {
         selection: &Selection,
         openmetrics: bool,
     ) -> (&'static str, String) {
+        let mut out = String::new();
+        // Writing to a String cannot fail.
+        let _ = self.encode_into(
+            &mut out,
+            fleet,
+            online_window_ms,
+            targets,
+            selection,
+            openmetrics,
+        );
+        (content_type(openmetrics), out)
+    }
+
+    /// Like [`Metrics::encode`], into any writer: `/metrics` streams it in
+    /// chunks, so a scrape of tens of thousands of hosts is never held in
+    /// memory whole. An error from the writer (the client went away) stops
+    /// the encoding.
+    pub fn encode_into(
+        &self,
+        out: &mut impl std::fmt::Write,
+        fleet: Arc<Fleet>,
+        online_window_ms: i64,
+        targets: &crate::targets::Targets,
+        selection: &Selection,
+        openmetrics: bool,
+    ) -> std::fmt::Result {
         use prometheus_client::encoding::{prometheus_text, text};
         let mut fleet_registry = Registry::default();
         fleet_registry.register_collector(Box::new(FleetCollector {
@@ -180,27 +206,30 @@ impl Metrics {
             baseline: targets.security.baseline.clone(),
             min_download_mbps: targets.link.min_download_mbps,
         }));
-        let mut out = String::new();
-        // Writing to a String cannot fail.
         // The collector's own counters belong to the fleet part.
         let own = selection.part.fleet();
         if openmetrics {
             if own {
-                let _ = text::encode_registry(&mut out, &self.registry);
+                text::encode_registry(out, &self.registry)?;
             }
-            let _ = text::encode_registry(&mut out, &fleet_registry);
-            let _ = text::encode_eof(&mut out);
-            (
-                "application/openmetrics-text; version=1.0.0; charset=utf-8",
-                out,
-            )
+            text::encode_registry(out, &fleet_registry)?;
+            text::encode_eof(out)
         } else {
             if own {
-                let _ = prometheus_text::encode(&mut out, &self.registry);
+                prometheus_text::encode(out, &self.registry)?;
             }
-            let _ = prometheus_text::encode(&mut out, &fleet_registry);
-            (prometheus_text::CONTENT_TYPE, out)
+            prometheus_text::encode(out, &fleet_registry)
         }
+    }
+}
+
+/// The content type of the exposition: OpenMetrics when asked for, else
+/// the classic Prometheus text format.
+pub fn content_type(openmetrics: bool) -> &'static str {
+    if openmetrics {
+        "application/openmetrics-text; version=1.0.0; charset=utf-8"
+    } else {
+        prometheus_client::encoding::prometheus_text::CONTENT_TYPE
     }
 }
 
