@@ -275,7 +275,7 @@ impl Default for RawStore {
 }
 
 const fn default_retention_days() -> u64 {
-    31
+    14
 }
 
 fn default_data_dir() -> PathBuf {
