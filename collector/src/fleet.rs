@@ -230,6 +230,9 @@ impl FleetCache {
         {
             return Ok(c.fleet.clone());
         }
+        // Let the stale picture go first (unless a scrape still encodes
+        // it), so that two of them are not held at once.
+        *slot = None;
         let start = std::time::Instant::now();
         let fleet = std::sync::Arc::new(tokio::task::spawn_blocking(load).await??);
         *slot = Some(Cached {
