@@ -35,6 +35,11 @@ pub async fn enroll(
         },
         ca_pem,
     )?;
+    // The same machine enrolled again (its state lost): go on after the
+    // reports the collector already holds, or they would be duplicates.
+    if resp.last_sequence > state.last_sequence() {
+        state.set_last_sequence(resp.last_sequence)?;
+    }
     Ok(resp)
 }
 

@@ -247,6 +247,7 @@ async fn enroll_inner(
                 credential: e.credential,
                 school_id: e.school_id,
                 reenrolled: e.reenrolled,
+                last_sequence: e.last_sequence,
             })
         }
         Err(e) => Err(Refusal::new(

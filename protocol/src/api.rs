@@ -53,6 +53,12 @@ pub struct EnrollResponse {
     pub school_id: String,
     /// True when this machine already had a host in the school.
     pub reenrolled: bool,
+    /// The highest report sequence the collector holds for this host (0
+    /// for a new one). A machine enrolled again with a fresh state
+    /// directory numbers its reports after it; starting again at 1 would
+    /// make them duplicates of the old ones.
+    #[serde(default)]
+    pub last_sequence: u64,
 }
 
 /// The collector's acknowledgement of a batch.

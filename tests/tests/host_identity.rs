@@ -40,6 +40,21 @@ fn clones_are_distinct_and_reenrollment_keeps_the_host() {
         "clones must be distinct hosts"
     );
 
+    // pc1 reports twice (sequences 1 and 2).
+    let once = |state: &Path| {
+        let out = agent::agent_command(Some(&pc1), None, state)
+            .args(["run", "--once", "--interval", "1s"])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    once(&s1);
+    once(&s1);
+
     // Same machine, agent reinstalled with a fresh state directory.
     let again = dir.path().join("pc1-again");
     let out = enroll_in(&pc1, &c, &format!("https://10.211.1.1:{port}"), &again);
@@ -49,9 +64,17 @@ fn clones_are_distinct_and_reenrollment_keeps_the_host() {
         TestCollector::agent_id(&s1)
     );
 
+    // Its next report goes on after the two the collector holds: stored,
+    // not taken for a duplicate of sequence 1.
+    once(&again);
     let list: Vec<serde_json::Value> =
         serde_json::from_str(&c.cli(&["agents", "list", "--json"])).unwrap();
     assert_eq!(list.len(), 2, "{list:?}");
+    let pc1_row = list
+        .iter()
+        .find(|a| a["agent_id"] == TestCollector::agent_id(&s1).as_str())
+        .unwrap();
+    assert_eq!(pc1_row["reports_total"], 3, "{pc1_row}");
     let hostname = stdout_of(&mut std::process::Command::new("hostname"));
     for a in &list {
         assert_eq!(

@@ -104,6 +104,8 @@ pub struct Enrolled {
     /// True when the machine was already enrolled in this school and keeps
     /// its host (the old credential stops working).
     pub reenrolled: bool,
+    /// The highest sequence stored (or pruned) for the host.
+    pub last_sequence: u64,
 }
 
 /// What one ingest batch did.
@@ -460,21 +462,22 @@ impl Store {
             return Ok(Err(EnrollError::BadToken));
         };
         let credential = random_secret("swc_");
-        let existing: Option<String> = tx
+        let existing: Option<(String, i64)> = tx
             .query_row(
-                "SELECT id FROM agents WHERE school_id = ?1 AND fingerprint = ?2",
+                "SELECT id, MAX(last_sequence, pruned_through_seq) FROM agents
+                 WHERE school_id = ?1 AND fingerprint = ?2",
                 params![school_id, fingerprint],
-                |r| r.get(0),
+                |r| Ok((r.get(0)?, r.get(1)?)),
             )
             .optional()?;
-        let (agent_id, reenrolled) = match existing {
-            Some(id) => {
+        let (agent_id, reenrolled, last_sequence) = match existing {
+            Some((id, last)) => {
                 tx.execute(
                     "UPDATE agents SET credential_hash = ?2, revoked_ms = NULL, enrolled_ms = ?3
                      WHERE id = ?1",
                     params![id, sha256(&credential), now_ms],
                 )?;
-                (id, true)
+                (id, true, last.max(0) as u64)
             }
             None => {
                 let id = random_id();
@@ -483,7 +486,7 @@ impl Store {
                      VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
                     params![id, school_id, sha256(&credential), fingerprint, hostname, now_ms],
                 )?;
-                (id, false)
+                (id, false, 0)
             }
         };
         tx.commit()?;
@@ -492,6 +495,7 @@ impl Store {
             credential,
             school_id,
             reenrolled,
+            last_sequence,
         }))
     }
 
