@@ -15,6 +15,12 @@ packages=(
   prometheus                # real Prometheus scraping the collector; promtool
   prometheus-alertmanager   # real Alertmanager for the alert routing test; amtool
   nftables                  # nft rules in a test namespace for the firewall check
+  dpkg-dev                  # dpkg-shlibdeps: cargo-deb's Depends for the packages test
+  systemd                   # systemd-analyze verify/security, systemd-sysusers (packages test)
+  openssl                   # an independent CA fingerprint (one-line enrollment test)
+  chromium                  # headless browser for the status and local page tests
+  chromium-driver           # chromedriver: WebDriver for that browser (login form, DOM, screenshots)
+  fonts-dejavu-core         # a font with Vietnamese glyphs for the page screenshots
 )
 missing=()
 for p in "${packages[@]}"; do
@@ -25,6 +31,13 @@ if ((${#missing[@]})); then
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# cargo-deb builds the .deb files in tests/tests/packages.rs. Installed once
+# (it compiles for a few minutes), found on PATH afterwards.
+if ! command -v cargo-deb >/dev/null 2>&1; then
+  echo "==> cargo install cargo-deb"
+  cargo install cargo-deb --version '^3' --locked
 fi
 
 echo "==> cargo fmt --check"

@@ -55,6 +55,9 @@ pub struct Config {
     pub probe: ProbeConfig,
     /// The throughput test.
     pub throughput: crate::collect::throughput::ThroughputConfig,
+    /// Where `run` serves the local page for the school's IT person
+    /// (`[local_page] listen`); `None` (the default) serves nothing.
+    pub local_page: Option<std::net::SocketAddr>,
 }
 
 /// Settings of the ICMP probes (`[probe]`).
@@ -148,6 +151,15 @@ pub struct RawConfig {
     probe: RawProbe,
     #[serde(default)]
     throughput: RawThroughput,
+    #[serde(default)]
+    local_page: RawLocalPage,
+}
+
+/// Off unless a listen address is given: the page is for the school LAN.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawLocalPage {
+    listen: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -425,11 +437,28 @@ impl TryFrom<RawConfig> for Config {
                 "key `probe.targets`: more than 63 targets (a report carries at most 64 probe results); a school link is small".to_owned(),
             );
         }
+        let local_page = match raw
+            .local_page
+            .listen
+            .as_deref()
+            .map(str::parse::<std::net::SocketAddr>)
+        {
+            None => None,
+            Some(Ok(addr)) => Some(addr),
+            Some(Err(_)) => {
+                problems.push(format!(
+                    "key `local_page.listen`: {:?} is not an address; write the school LAN address and a port, e.g. \"192.168.1.10:8080\"",
+                    raw.local_page.listen.clone().unwrap_or_default()
+                ));
+                None
+            }
+        };
         if !problems.is_empty() {
             return Err(problems);
         }
         let defaults = crate::ship::queue::QueueConfig::default();
         Ok(Config {
+            local_page,
             tls: TlsOptions {
                 client_identity,
                 allow_plain_http: raw.tls.allow_plain_http,
@@ -625,6 +654,16 @@ mod tests {
         assert!(e.contains("security.endpoint_processes[1]"), "{e}");
         let e = parse("[security]\nintervall_secs = 600\n").unwrap_err();
         assert!(e.contains("key `security.intervall_secs`"), "{e}");
+    }
+
+    #[test]
+    fn local_page_is_off_unless_an_address_is_given() {
+        assert_eq!(parse("").unwrap().local_page, None);
+        let c = parse("[local_page]\nlisten = \"192.168.1.10:8080\"\n").unwrap();
+        assert_eq!(c.local_page, Some("192.168.1.10:8080".parse().unwrap()));
+        let e = parse("[local_page]\nlisten = \"school-lan\"\n").unwrap_err();
+        assert!(e.contains("key `local_page.listen`"), "{e}");
+        assert!(e.contains("192.168.1.10:8080"), "{e}");
     }
 
     #[test]

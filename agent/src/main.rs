@@ -28,16 +28,25 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Exchange a school's enrollment token for this machine's credential.
+    /// Exchange a school's enrollment token for this machine's credential:
+    /// `enroll 'https://collector:8443/#token=...&ca=sha256:...'` (the line
+    /// `schoolwatch-collector enroll-line` prints), or --collector and --token.
     Enroll {
+        /// The enrollment link from `schoolwatch-collector enroll-line`, in
+        /// single quotes (it contains `#` and `&`).
+        #[arg(
+            conflicts_with_all = ["collector", "token"],
+            required_unless_present_any = ["collector", "token"]
+        )]
+        link: Option<String>,
         /// Collector address, e.g. `https://collector.example:8443`.
-        #[arg(long)]
-        collector: String,
+        #[arg(long, requires = "token")]
+        collector: Option<String>,
         /// The enrollment token from `schoolwatch-collector token create`.
-        #[arg(long)]
-        token: String,
+        #[arg(long, requires = "collector")]
+        token: Option<String>,
         /// CA certificate (PEM) to trust for the collector; default: the
-        /// bundled public roots.
+        /// CA the link pins, else the bundled public roots.
         #[arg(long)]
         ca: Option<PathBuf>,
     },
@@ -182,6 +191,7 @@ fn run(command: Command, config: config::Config, state: PathBuf) -> anyhow::Resu
             ))
         }
         Command::Enroll {
+            link,
             collector,
             token,
             ca,
@@ -192,7 +202,25 @@ fn run(command: Command, config: config::Config, state: PathBuf) -> anyhow::Resu
                         .map_err(|e| anyhow::anyhow!("reading the CA file {}: {e}", p.display()))
                 })
                 .transpose()?;
-            let e = runtime()?.block_on(commands::enroll(
+            let rt = runtime()?;
+            let (collector, token, ca, pinned) = match (link, collector, token) {
+                (Some(text), _, _) => {
+                    let link = schoolwatch_protocol::EnrollLink::parse(&text)?;
+                    anyhow::ensure!(
+                        link.ca_sha256.is_none() || ca.is_none(),
+                        "the enrollment line already pins the collector's CA (ca=sha256:...); leave out --ca"
+                    );
+                    let pinned =
+                        rt.block_on(schoolwatch_agent::ship::discover::pinned_ca(&link))?;
+                    let fingerprint = link.ca_sha256.map(hex::encode);
+                    let ca = pinned.map(String::into_bytes).or(ca);
+                    (link.collector, link.token, ca, fingerprint)
+                }
+                (None, Some(collector), Some(token)) => (collector, token, ca, None),
+                // clap requires the link or both flags.
+                _ => anyhow::bail!("give the enrollment link, or --collector and --token"),
+            };
+            let e = rt.block_on(commands::enroll(
                 &config,
                 &state,
                 &collector,
@@ -212,12 +240,27 @@ fn run(command: Command, config: config::Config, state: PathBuf) -> anyhow::Resu
                 },
                 state.path().display()
             )?;
+            if let Some(fp) = pinned {
+                writeln!(
+                    stdout,
+                    "The collector's CA (sha256:{fp}) is pinned in {}.",
+                    state.ca_path().display()
+                )?;
+            }
+            writeln!(
+                stdout,
+                "Start reporting: `systemctl restart schoolwatch-agent` (the package's service), or `schoolwatch-agent run`."
+            )?;
             Ok(())
         }
         Command::Run { once, interval } => {
             if interval.is_some_and(|d| d.is_zero()) {
                 anyhow::bail!("--interval must be longer than zero");
             }
+            schoolwatch_agent::ship::state::refuse_root_in_foreign_dir(
+                state.path(),
+                "schoolwatch-agent run --once",
+            )?;
             let interval = interval.unwrap_or(if once {
                 Duration::from_secs(1)
             } else {

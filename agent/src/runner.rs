@@ -11,6 +11,7 @@
 
 use crate::collect::Sources;
 use crate::config::Config;
+use crate::local_page::{LocalPage, SendResult, Snapshot};
 use crate::ship::queue::{DropReason, Queue};
 use crate::ship::{Client, Enrollment, Outcome, StateDir};
 use anyhow::Context;
@@ -57,6 +58,22 @@ pub async fn run(
     };
     let mut throughput =
         crate::collect::throughput::Schedule::new(config.throughput.clone(), state.path());
+    // The local page (only for a running agent, not `--once`).
+    let page = if once {
+        LocalPage::off()
+    } else {
+        LocalPage::start(
+            config.local_page,
+            Snapshot {
+                agent_version: env!("CARGO_PKG_VERSION").to_owned(),
+                agent_id: enrollment.agent_id.clone(),
+                school_id: enrollment.school_id.clone(),
+                collector: enrollment.collector.clone(),
+                started_ms: now_ms(),
+                ..Snapshot::default()
+            },
+        )
+    };
     let mut sources = Sources::new(config).context("reading this machine's system information")?;
     let mut shipper = Shipper::new(client, enrollment);
     tracing::info!(
@@ -84,6 +101,7 @@ pub async fn run(
             &mut last_inventory,
             &mut extras,
             &shipper,
+            &page,
         )?;
         for _ in 0..3 {
             shipper.ship(&mut queue, &state).await?;
@@ -128,7 +146,7 @@ pub async fn run(
                         }
                     }
                 }
-                make_report(&mut queue, &state, &mut sources, &mut last_inventory, &mut extras, &shipper)?;
+                make_report(&mut queue, &state, &mut sources, &mut last_inventory, &mut extras, &shipper, &page)?;
                 // A fresh report goes out now unless the collector asked us
                 // to wait.
                 if shipper.failures_in_a_row == 0 {
@@ -137,19 +155,40 @@ pub async fn run(
             }
             _ = tokio::time::sleep_until(shipper.next_send), if backlog && in_flight.is_none() => {
                 in_flight = shipper.start(&mut queue)?;
+                if in_flight.is_some() {
+                    page.update(|s| s.sending(now_ms()));
+                }
             }
             (seqs, payloads, outcome) = async { in_flight.as_mut().expect("guarded").await }, if in_flight.is_some() => {
                 in_flight = None;
+                let result = send_result(&outcome);
                 shipper.finish(&mut queue, &state, seqs, payloads, outcome)?;
+                if page.is_on() {
+                    let h = health(&mut queue, &shipper)?;
+                    page.update(|s| {
+                        s.sent(result, now_ms());
+                        s.queue = h;
+                    });
+                }
             }
             _ = &mut shutdown => break,
         }
     }
+    page.shutdown().await;
     tracing::info!(
         queued = queue.stats().queued,
         "Agent stopped; queued reports wait on disk."
     );
     Ok(())
+}
+
+/// How a send ended, for the local page.
+fn send_result(outcome: &Outcome) -> SendResult {
+    match outcome {
+        Outcome::Delivered(_) => SendResult::Delivered,
+        Outcome::Retry { reason, .. } => SendResult::Failed(reason.clone()),
+        Outcome::Reject { status, reason } => SendResult::Refused(format!("{status}: {reason}")),
+    }
 }
 
 /// What runs beside sampling, on its own schedule, and rides the next
@@ -162,6 +201,7 @@ struct Extras {
 }
 
 /// Samples, builds the next report and appends it; returns its sequence.
+/// The local page (when on) gets the report and the queue after it.
 fn make_report(
     queue: &mut Queue,
     state: &StateDir,
@@ -169,11 +209,13 @@ fn make_report(
     last_inventory: &mut Option<[u8; 32]>,
     extras: &mut Extras,
     shipper: &Shipper,
+    page: &LocalPage,
 ) -> anyhow::Result<u64> {
     let seq = queue.last_sequence().max(state.last_sequence()) + 1;
     let mut report = Report::new(shipper.enrollment.agent_id.clone(), seq, now_ms());
     let (inv, errors) = sources.inventory();
     let digest = inventory_digest(&inv);
+    let page_inventory = page.is_on().then(|| inv.clone());
     // Send the inventory whole when it changed; the first report after a
     // start always carries it.
     if *last_inventory != Some(digest) {
@@ -197,6 +239,15 @@ fn make_report(
     }
     if let Err(e) = state.set_last_sequence(seq) {
         tracing::warn!(error = %e, "Could not record the sequence number; the queue still knows it.");
+    }
+    // One update with the report and the queue after it, so the page
+    // never shows one without the other.
+    if let Some(inv) = &page_inventory {
+        let h = health(queue, shipper)?;
+        page.update(|s| {
+            s.report(&report, inv);
+            s.queue = h;
+        });
     }
     Ok(seq)
 }

@@ -79,6 +79,8 @@ pub struct Config {
     /// Reports (their sequence numbers and outage evidence) older than
     /// this are pruned; the host's state and coverage are not.
     pub retention: Duration,
+    /// Staff accounts of the status page (`[status]`); none: no page.
+    pub status: crate::status::StatusConfig,
 }
 
 impl Config {
@@ -93,6 +95,7 @@ impl Config {
             limits: IngestLimits::default(),
             targets: Targets::default(),
             retention: Duration::from_secs(default_retention_days() * 86_400),
+            status: crate::status::StatusConfig::default(),
         }
     }
 
@@ -191,10 +194,18 @@ impl Config {
                 raw.store.retention_days
             ));
         }
+        let status = match crate::status::StatusConfig::from_raw(raw.status) {
+            Ok(s) => s,
+            Err(p) => {
+                problems.extend(p);
+                crate::status::StatusConfig::default()
+            }
+        };
         if !problems.is_empty() {
             return Err(fail(problems.join("; ")));
         }
         Ok(Config {
+            status,
             retention: Duration::from_secs(raw.store.retention_days * 86_400),
             listen: listen.unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 0))),
             transport,
@@ -226,6 +237,8 @@ struct RawConfig {
     ingest: RawIngest,
     #[serde(default)]
     targets: RawTargets,
+    #[serde(default)]
+    status: crate::status::RawStatus,
 }
 
 #[derive(Debug, Deserialize)]
@@ -399,6 +412,19 @@ mod tests {
             e.contains("key `store.retention_days`") && e.contains("8 to 3650"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn status_page_is_off_without_users_and_checks_hashes() {
+        let base = "[server]\nlisten = \"127.0.0.1:8088\"\nplain_http = true\n";
+        assert!(!parse(base).unwrap().status.is_on());
+        let e = parse(&format!(
+            "{base}[[status.users]]\nname = \"so\"\npassword_hash = \"hunter2\"\n"
+        ))
+        .unwrap_err();
+        assert!(e.contains("key `status.users[0].password_hash`"), "{e}");
+        let e = parse(&format!("{base}[status]\nuser = []\n")).unwrap_err();
+        assert!(e.contains("key `status.user`"), "{e}");
     }
 
     #[test]

@@ -17,6 +17,8 @@
 //! - [`serve`]: the connection loop (header deadline, graceful drain);
 //!   [`tls`]: rustls listener and the demo's certificates.
 //! - [`demo`]: the one-command demo.
+//! - [`enroll_line`]: the one-line enrollment (and its QR code) per school.
+//! - [`status`]: the staff status page (HTML and CSV, login, districts).
 
 pub mod api;
 pub mod body;
@@ -24,6 +26,7 @@ pub mod calendar;
 pub mod config;
 pub mod coverage;
 pub mod demo;
+pub mod enroll_line;
 pub mod fleet;
 pub mod ingest;
 pub mod metrics;
@@ -32,6 +35,7 @@ pub mod ratelimit;
 pub mod registry;
 pub mod serve;
 pub mod speedtest;
+pub mod status;
 pub mod store;
 pub mod targets;
 pub mod tls;
@@ -48,7 +52,7 @@ pub async fn run(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let pruner = tokio::spawn(prune_every_hour(state.store.clone(), config.retention));
-    let app = api::router(state);
+    let app = api::router(state.clone()).merge(status::router(state, &config.status));
     let header_timeout = config.limits.header_timeout;
     match &config.transport {
         config::Transport::Plain => serve::serve(listener, app, header_timeout, shutdown).await,

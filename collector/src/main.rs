@@ -75,6 +75,28 @@ enum Command {
         #[arg(long = "name", required = true)]
         names: Vec<String>,
     },
+    /// Print one command that enrolls a machine into a school (and write it
+    /// as a QR code for a phone): a fresh token and the fingerprint of the
+    /// collector's CA in one line.
+    EnrollLine {
+        /// The school whose machines the line enrolls.
+        #[arg(long)]
+        school: String,
+        /// The address agents use to reach this collector, e.g.
+        /// `https://collector.example:8443`: a name on its certificate.
+        #[arg(long)]
+        url: String,
+        /// Also write the line as a QR-code PNG to this file.
+        #[arg(long)]
+        qr: Option<PathBuf>,
+        /// How long the line (its token) can be used.
+        #[arg(long, default_value = "7d", value_parser = humantime::parse_duration)]
+        ttl: Duration,
+        /// The certificate is from a public CA that agents' bundled roots
+        /// trust: leave the fingerprint out.
+        #[arg(long)]
+        public_ca: bool,
+    },
     /// Coverage against the plan's targets, per district and province.
     Coverage {
         /// Only this district, school by school.
@@ -88,6 +110,18 @@ enum Command {
         #[arg(long)]
         outages: bool,
     },
+    /// The staff status page.
+    Status {
+        #[command(subcommand)]
+        command: StatusCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum StatusCommand {
+    /// Read a password from stdin and print its argon2 hash for
+    /// `[[status.users]] password_hash` in collector.toml.
+    HashPassword,
 }
 
 #[derive(Subcommand)]
@@ -143,6 +177,22 @@ enum Format {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     schoolwatch_agent::logging::init(&cli.log_level);
+    // Needs no config: it may be making the hash for a config not yet written.
+    if let Command::Status {
+        command: StatusCommand::HashPassword,
+    } = cli.command
+    {
+        return match schoolwatch_collector::status::hash_password_cli(
+            std::io::stdin().lock(),
+            std::io::stdout().lock(),
+        ) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("error: {e:#}");
+                ExitCode::from(2)
+            }
+        };
+    }
     let config = match load_config(&cli) {
         Ok(c) => c,
         Err(e) => {
@@ -193,6 +243,10 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
 }
 
 fn open_store(c: &Config) -> anyhow::Result<store::Store> {
+    schoolwatch_agent::ship::state::refuse_root_in_foreign_dir(
+        &c.data_dir,
+        "schoolwatch-collector ...",
+    )?;
     store::Store::open(&c.data_dir)
         .with_context(|| format!("opening the database in {}", c.data_dir.display()))
 }
@@ -349,17 +403,32 @@ fn run(command: Command, config: Config) -> anyhow::Result<()> {
         }
         Command::Certs { out: dir, names } => {
             let pki = schoolwatch_collector::tls::demo_pki(&names)?;
-            std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
-            std::fs::write(dir.join("ca.pem"), &pki.ca_pem)?;
-            std::fs::write(dir.join("collector.pem"), &pki.cert_pem)?;
-            write_private(&dir.join("collector.key"), pki.key_pem.as_bytes())?;
+            let readers = pki.write_to(&dir)?;
             writeln!(
                 out,
-                "Wrote {dir}/ca.pem (for agents: enroll --ca), {dir}/collector.pem and {dir}/collector.key (for [server] tls_cert and tls_key).",
+                "Wrote {dir}/collector.pem (the certificate, then its CA) and {dir}/collector.key (readable by {readers}) for [server] tls_cert and tls_key, and {dir}/ca.pem (for `enroll --ca`; `enroll-line` puts its fingerprint in the line).",
                 dir = dir.display()
             )?;
             Ok(())
         }
+        Command::EnrollLine {
+            school,
+            url,
+            qr,
+            ttl,
+            public_ca,
+        } => schoolwatch_collector::enroll_line::run(
+            &config,
+            &schoolwatch_collector::enroll_line::Request {
+                school,
+                url,
+                ttl,
+                qr,
+                public_ca,
+            },
+            || open_store(&config),
+            &mut out,
+        ),
         Command::Coverage {
             district,
             format,
@@ -373,6 +442,7 @@ fn run(command: Command, config: Config) -> anyhow::Result<()> {
                 print_coverage(&mut out, &fleet, district.as_deref(), format)
             }
         }
+        Command::Status { .. } => unreachable!("handled before the config is loaded"),
     }
 }
 

@@ -159,6 +159,92 @@ pub fn demo_pki(names: &[String]) -> anyhow::Result<DemoPki> {
     })
 }
 
+impl DemoPki {
+    /// The server certificate followed by the CA: what `[server] tls_cert`
+    /// should hold, so agents can find the CA whose fingerprint the
+    /// one-line enrollment carries (`enroll-line`).
+    pub fn chain_pem(&self) -> String {
+        format!("{}{}", self.cert_pem, self.ca_pem)
+    }
+
+    /// Writes `ca.pem`, `collector.pem` (the chain) and `collector.key`
+    /// into `dir`; returns who may read the key, for the message.
+    ///
+    /// The key is readable by its owner only, unless `dir` belongs to
+    /// another group than ours, as the package's `/etc/schoolwatch/tls`
+    /// (root, group `schoolwatch`) does: then the key gets that group and
+    /// mode 0640, so the service can read it and nobody else.
+    pub fn write_to(&self, dir: &Path) -> anyhow::Result<String> {
+        use anyhow::Context;
+        use std::io::Write;
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        for (name, pem) in [
+            ("ca.pem", &self.ca_pem),
+            ("collector.pem", &self.chain_pem()),
+        ] {
+            let path = dir.join(name);
+            std::fs::write(&path, pem).with_context(|| format!("writing {}", path.display()))?;
+        }
+        let path = dir.join("collector.key");
+        // A fresh file: never written through whatever was there.
+        let _ = std::fs::remove_file(&path);
+        let mut opts = std::fs::OpenOptions::new();
+        opts.write(true).create_new(true);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::OpenOptionsExt;
+            opts.mode(0o600);
+        }
+        let mut file = opts
+            .open(&path)
+            .with_context(|| format!("writing {}", path.display()))?;
+        let readers = share_with_dir_group(&file, dir);
+        file.write_all(self.key_pem.as_bytes())
+            .and_then(|()| file.sync_all())
+            .with_context(|| format!("writing {}", path.display()))?;
+        Ok(readers)
+    }
+}
+
+/// Gives a new key file the group of `dir` with mode 0640 when that group
+/// is not the file's own (see [`DemoPki::write_to`]); says who can read it.
+#[cfg(unix)]
+fn share_with_dir_group(file: &std::fs::File, dir: &Path) -> String {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    let (Ok(d), Ok(f)) = (std::fs::metadata(dir), file.metadata()) else {
+        return "owner only".to_owned();
+    };
+    if d.gid() == f.gid()
+        || std::os::unix::fs::fchown(file, None, Some(d.gid())).is_err()
+        || file
+            .set_permissions(std::fs::Permissions::from_mode(0o640))
+            .is_err()
+    {
+        return "owner only".to_owned();
+    }
+    format!("owner and group {}", group_name(d.gid()))
+}
+
+#[cfg(not(unix))]
+fn share_with_dir_group(_file: &std::fs::File, _dir: &Path) -> String {
+    "owner only".to_owned()
+}
+
+/// A group's name from /etc/group, else its number.
+#[cfg(unix)]
+fn group_name(gid: u32) -> String {
+    std::fs::read_to_string("/etc/group")
+        .ok()
+        .and_then(|text| {
+            text.lines().find_map(|l| {
+                let mut f = l.split(':');
+                let name = f.next()?;
+                (f.nth(1)?.parse::<u32>().ok()? == gid).then(|| name.to_owned())
+            })
+        })
+        .unwrap_or_else(|| gid.to_string())
+}
+
 /// A private certificate authority that can issue server and client
 /// certificates (the `certs` command, the demo, tests).
 pub struct Ca {
@@ -221,5 +307,44 @@ impl Ca {
         }
         let cert = params.signed_by(&key, &self.issuer)?;
         Ok((cert.pem(), key.serialize_pem()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `certs --out /etc/schoolwatch/tls`: the chain ends with the CA, and
+    /// the key is shared with the directory's group (the service's) only
+    /// when that group is not the writer's own.
+    #[cfg(unix)]
+    #[test]
+    fn written_chain_ends_with_the_ca_and_the_key_follows_the_directory_group() {
+        use std::os::unix::fs::{MetadataExt, PermissionsExt};
+        let pki = demo_pki(&["collector.example".into()]).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let own = dir.path().join("own");
+        assert_eq!(pki.write_to(&own).unwrap(), "owner only");
+        let key = std::fs::metadata(own.join("collector.key")).unwrap();
+        assert_eq!(key.permissions().mode() & 0o777, 0o600);
+        let chain: Vec<_> = CertificateDer::pem_file_iter(own.join("collector.pem"))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        let ca = CertificateDer::from_pem_slice(pki.ca_pem.as_bytes()).unwrap();
+        assert_eq!(chain.len(), 2);
+        assert_eq!(chain[1], ca);
+
+        let shared = dir.path().join("shared");
+        std::fs::create_dir(&shared).unwrap();
+        assert_eq!(
+            key.uid(),
+            0,
+            "giving a file to another group needs root (scripts/test.sh runs as root)"
+        );
+        std::os::unix::fs::chown(&shared, None, Some(4243)).unwrap();
+        assert_eq!(pki.write_to(&shared).unwrap(), "owner and group 4243");
+        let key = std::fs::metadata(shared.join("collector.key")).unwrap();
+        assert_eq!((key.permissions().mode() & 0o777, key.gid()), (0o640, 4243));
     }
 }

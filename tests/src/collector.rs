@@ -306,6 +306,19 @@ pub fn batch_body(reports: Vec<schoolwatch_protocol::Report>) -> Vec<u8> {
 /// An async HTTPS client that trusts `ca_pem` only (drive it with
 /// [`crate::rt`]).
 pub fn https_client(ca_pem: &str) -> reqwest::Client {
+    https_client_builder(ca_pem).build().expect("HTTPS client")
+}
+
+/// Like [`https_client`], but answers with redirects instead of
+/// following them (to check where a page sends a browser).
+pub fn https_client_no_redirect(ca_pem: &str) -> reqwest::Client {
+    https_client_builder(ca_pem)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("HTTPS client")
+}
+
+fn https_client_builder(ca_pem: &str) -> reqwest::ClientBuilder {
     use rustls_pki_types::pem::PemObject;
     let mut roots = rustls::RootCertStore::empty();
     for c in rustls_pki_types::CertificateDer::pem_slice_iter(ca_pem.as_bytes()) {
@@ -318,8 +331,5 @@ pub fn https_client(ca_pem: &str) -> reqwest::Client {
     .expect("TLS versions")
     .with_root_certificates(roots)
     .with_no_client_auth();
-    reqwest::Client::builder()
-        .tls_backend_preconfigured(tls)
-        .build()
-        .expect("HTTPS client")
+    reqwest::Client::builder().tls_backend_preconfigured(tls)
 }

@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 
 pub mod agent;
 pub mod alertmanager;
+pub mod browser;
 pub mod collector;
 pub mod fuzzing;
 pub mod netns;
