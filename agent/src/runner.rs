@@ -289,6 +289,46 @@ struct Shipper {
     failures_in_a_row: u32,
     last_was_final: bool,
     last_error: String,
+    /// A backlog being sent after the collector came back, for the log.
+    drain: Option<Drain>,
+}
+
+/// Progress of sending a backlog: an IT person reading the journal after
+/// an outage sees it go down, and a summary at the end.
+struct Drain {
+    started: Instant,
+    sent: u64,
+    last_logged: Instant,
+}
+
+impl Drain {
+    /// How often progress is logged while a backlog goes out.
+    const EVERY: Duration = Duration::from_secs(5);
+
+    /// Counts `sent` more; logs progress now and then, and the summary
+    /// when nothing is `left`. Returns whether the drain is over.
+    fn delivered(&mut self, sent: u64, left: u64) -> bool {
+        self.sent += sent;
+        if left == 0 {
+            tracing::info!(
+                reports = self.sent,
+                seconds = self.started.elapsed().as_secs_f64(),
+                "Backlog sent: the collector has every report."
+            );
+            return true;
+        }
+        if self.last_logged.elapsed() >= Self::EVERY {
+            self.last_logged = Instant::now();
+            let done = self.sent as f64 / (self.sent + left) as f64;
+            tracing::info!(
+                sent = self.sent,
+                left,
+                percent = (done * 100.0).round(),
+                "Sending the backlog."
+            );
+        }
+        false
+    }
 }
 
 impl Shipper {
@@ -302,6 +342,7 @@ impl Shipper {
             failures_in_a_row: 0,
             last_was_final: false,
             last_error: String::new(),
+            drain: None,
         }
     }
 
@@ -359,12 +400,29 @@ impl Shipper {
         match outcome {
             Outcome::Delivered(ack) => {
                 queue.ack(&ack.acknowledged)?;
+                let left = queue.stats().queued;
                 tracing::debug!(
                     accepted = ack.accepted,
                     duplicates = ack.duplicates,
-                    left = queue.stats().queued,
+                    left,
                     "Batch delivered."
                 );
+                let sent = ack.acknowledged.len() as u64;
+                // More than a batch waiting: a backlog, worth following.
+                if self.drain.is_none() && left > 0 && sent + left > MAX_BATCH_REPORTS as u64 {
+                    let now = Instant::now();
+                    tracing::info!(left, "The collector is reachable; sending the backlog.");
+                    self.drain = Some(Drain {
+                        started: now,
+                        sent: 0,
+                        last_logged: now,
+                    });
+                }
+                if let Some(d) = &mut self.drain
+                    && d.delivered(sent, left)
+                {
+                    self.drain = None;
+                }
                 self.backoff = BACKOFF_MIN;
                 self.failures_in_a_row = 0;
                 // More backlog goes out at once.
@@ -462,6 +520,20 @@ fn now_ms() -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_drain_counts_what_was_sent_and_ends_when_nothing_is_left() {
+        let now = Instant::now();
+        let mut d = Drain {
+            started: now,
+            sent: 0,
+            last_logged: now,
+        };
+        assert!(!d.delivered(500, 1_200));
+        assert!(!d.delivered(500, 700));
+        assert!(d.delivered(700, 0));
+        assert_eq!(d.sent, 1_700);
+    }
 
     #[test]
     fn jitter_stays_between_half_and_whole() {
