@@ -380,6 +380,7 @@ impl Shipper {
             return Ok(None);
         }
         let (seqs, payloads): (Vec<u64>, Vec<Vec<u8>>) = batch.into_iter().unzip();
+        queue.begin_send(&seqs);
         let client = self.client.clone();
         let credential = self.enrollment.credential.clone();
         Ok(Some(Box::pin(async move {
@@ -454,6 +455,7 @@ impl Shipper {
                 self.next_send = Instant::now();
             }
         }
+        queue.end_send();
         Ok(())
     }
 }

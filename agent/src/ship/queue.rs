@@ -205,6 +205,12 @@ pub struct Queue {
     meta: Meta,
     meta_generation: u64,
     bytes: u64,
+    /// The batch on the wire (see [`Queue::begin_send`]).
+    in_flight: std::collections::HashSet<u64>,
+    /// Records of that batch the queue had to drop while it was on the
+    /// wire: if the collector then acknowledges them they were delivered,
+    /// not dropped.
+    dropped_in_flight: std::collections::HashMap<u64, DropReason>,
 }
 
 // === impl Queue ===
@@ -229,6 +235,8 @@ impl Queue {
             meta,
             meta_generation,
             bytes: 0,
+            in_flight: std::collections::HashSet::new(),
+            dropped_in_flight: std::collections::HashMap::new(),
         };
         let mut ids: Vec<u64> = std::fs::read_dir(dir)
             .map_err(io(dir))?
@@ -459,6 +467,9 @@ impl Queue {
         for s in &seg.seqs {
             if self.index.remove(s).is_some() {
                 dropped += 1;
+                if self.in_flight.contains(s) {
+                    self.dropped_in_flight.insert(*s, reason);
+                }
             }
             self.meta.settled.insert(*s);
         }
@@ -467,6 +478,9 @@ impl Queue {
             tracing::warn!(dropped, reason = ?reason, "Oldest queued reports dropped.");
         }
         self.bytes -= seg.size;
+        // The file goes first here: on a full disk its space is what lets
+        // the bookkeeping be written. A crash between the two counts these
+        // records once, as lost instead of dropped.
         let path = self.segment_path(seg.id);
         std::fs::remove_file(&path).map_err(io(&path))?;
         self.advance_front();
@@ -513,19 +527,39 @@ impl Queue {
         Ok(out)
     }
 
-    /// Marks reports acknowledged; deletes segments that became settled.
+    /// Notes the batch about to be sent; ends with [`Queue::end_send`].
+    /// Sending happens beside appends, which may drop the oldest records
+    /// (queue or disk full) while they are on the wire.
+    pub fn begin_send(&mut self, seqs: &[u64]) {
+        self.in_flight = seqs.iter().copied().collect();
+        self.dropped_in_flight.clear();
+    }
+
+    /// The batch's answer has been handled.
+    pub fn end_send(&mut self) {
+        self.in_flight.clear();
+        self.dropped_in_flight.clear();
+    }
+
+    /// Marks reports acknowledged; deletes segments that became settled. A
+    /// report of the batch on the wire that was dropped meanwhile was
+    /// delivered after all: it moves from dropped to acknowledged, so each
+    /// report is counted once.
     pub fn ack(&mut self, seqs: &[u64]) -> Result<(), QueueError> {
         let mut n = 0;
         for s in seqs {
             if self.index.remove(s).is_some() {
                 self.meta.settled.insert(*s);
                 n += 1;
+            } else if let Some(reason) = self.dropped_in_flight.remove(s) {
+                let dropped = self.meta.dropped.entry(reason).or_default();
+                *dropped = dropped.saturating_sub(1);
+                n += 1;
             }
         }
         self.meta.acked_total += n;
         self.advance_front();
-        self.delete_settled_front()?;
-        self.save_meta()
+        self.settle()
     }
 
     /// Drops reports for `reason` (the collector refused them for good).
@@ -539,8 +573,27 @@ impl Queue {
         }
         *self.meta.dropped.entry(reason).or_default() += n;
         self.advance_front();
-        self.delete_settled_front()?;
-        self.save_meta()
+        self.settle()
+    }
+
+    /// Saves the bookkeeping, then deletes the segments it settled. In
+    /// that order: a crash between the two leaves settled records on disk
+    /// (skipped and deleted at the next open), whereas the other order
+    /// would leave acknowledged records missing from the files and not yet
+    /// settled in the bookkeeping, counted as lost at the next open.
+    /// On a full disk the bookkeeping may not fit until the settled files
+    /// are gone: then they go first.
+    fn settle(&mut self) -> Result<(), QueueError> {
+        match self.save_meta() {
+            Err(e) if e.is_disk_full() => {
+                self.delete_settled_front()?;
+                self.save_meta()
+            }
+            saved => {
+                saved?;
+                self.delete_settled_front()
+            }
+        }
     }
 
     fn advance_front(&mut self) {

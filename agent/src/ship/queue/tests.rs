@@ -105,6 +105,34 @@ fn full_queue_drops_oldest_and_stays_bounded() {
 }
 
 #[test]
+fn a_batch_dropped_while_on_the_wire_and_then_acknowledged_counts_once() {
+    let d = tempfile::tempdir().unwrap();
+    let mut q = Queue::open(d.path(), cfg(2048, 512), 0).unwrap();
+    fill(&mut q, 1, 5);
+    // Reports 1..=5 go out; meanwhile appends push the queue over its
+    // bound and the oldest segments (holding them) are dropped.
+    let batch: Vec<u64> = all(&mut q);
+    q.begin_send(&batch);
+    fill(&mut q, 6, 60);
+    let lost = dropped(&q, DropReason::QueueFull);
+    assert!(lost >= 5, "the test must evict the batch: {lost}");
+    assert!(batch.iter().all(|s| !q.is_queued(*s)));
+    // The collector had them all: they move from dropped to acknowledged.
+    q.ack(&batch).unwrap();
+    q.end_send();
+    assert_eq!(dropped(&q, DropReason::QueueFull), lost - 5);
+    assert_eq!(q.meta().acked_total, 5);
+    // Every report counted exactly once.
+    assert_eq!(
+        q.meta().acked_total + dropped(&q, DropReason::QueueFull) + q.stats().queued,
+        60
+    );
+    // Outside a send, an unknown sequence changes nothing.
+    q.ack(&[1, 2]).unwrap();
+    assert_eq!(q.meta().acked_total, 5);
+}
+
+#[test]
 fn torn_tail_is_cut_and_appends_continue() {
     let d = tempfile::tempdir().unwrap();
     let mut q = Queue::open(d.path(), cfg(1 << 20, 1 << 20), 0).unwrap();
