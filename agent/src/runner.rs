@@ -15,7 +15,7 @@ use crate::local_page::{LocalPage, SendResult, Snapshot};
 use crate::ship::queue::{DropReason, Queue};
 use crate::ship::{Client, Enrollment, Outcome, StateDir};
 use anyhow::Context;
-use schoolwatch_protocol::{AgentHealth, Report};
+use schoolwatch_protocol::Report;
 use sha2::{Digest, Sha256};
 use std::future::Future;
 use std::time::Duration;
@@ -164,7 +164,7 @@ pub async fn run(
                 let result = send_result(&outcome);
                 shipper.finish(&mut queue, &state, seqs, payloads, outcome)?;
                 if page.is_on() {
-                    let h = health(&mut queue, &shipper)?;
+                    let h = queue.health(now_ms(), shipper.send_failures)?;
                     page.update(|s| {
                         s.sent(result, now_ms());
                         s.queue = h;
@@ -224,7 +224,7 @@ fn make_report(
     }
     report.sample = Some(sources.sample());
     report.errors = errors;
-    report.health = Some(health(queue, shipper)?);
+    report.health = Some(queue.health(now_ms(), shipper.send_failures)?);
     report.security = extras.security.take();
     report.probes = extras.probes.take();
     report.throughput = extras.throughput.take();
@@ -243,39 +243,13 @@ fn make_report(
     // One update with the report and the queue after it, so the page
     // never shows one without the other.
     if let Some(inv) = &page_inventory {
-        let h = health(queue, shipper)?;
+        let h = queue.health(now_ms(), shipper.send_failures)?;
         page.update(|s| {
             s.report(&report, inv);
             s.queue = h;
         });
     }
     Ok(seq)
-}
-
-fn health(queue: &mut Queue, shipper: &Shipper) -> anyhow::Result<AgentHealth> {
-    /// Only the sampling time of a queued report.
-    #[derive(serde::Deserialize)]
-    struct SampledAt {
-        sampled_at_ms: u64,
-    }
-    let oldest_ms = queue
-        .oldest(1)?
-        .first()
-        .and_then(|(_, p)| serde_json::from_slice::<SampledAt>(p).ok())
-        .map(|a| a.sampled_at_ms);
-    let m = queue.meta();
-    let d = |r| m.dropped.get(&r).copied().unwrap_or(0);
-    let stats = queue.stats();
-    Ok(AgentHealth {
-        queue_reports: stats.queued,
-        queue_bytes: stats.bytes,
-        queue_oldest_age_seconds: oldest_ms.map_or(0, |t| now_ms().saturating_sub(t) / 1000),
-        dropped_queue_full: d(DropReason::QueueFull),
-        dropped_disk_full: d(DropReason::DiskFull),
-        dropped_corrupt: d(DropReason::Corrupt),
-        dropped_rejected: d(DropReason::Rejected),
-        send_failures: shipper.send_failures,
-    })
 }
 
 /// Sends the queue to the collector, one batch per call.

@@ -244,28 +244,10 @@ impl Spool {
     }
 }
 
-/// The health section from the queue, as the agent's runner computes it.
+/// The health section from the queue, as the agent's runner makes it; the
+/// sim counts refusals itself as well (in memory it has no queue to ask).
 fn disk_health(queue: &mut Queue, now_ms: u64, counts: SendCounts) -> anyhow::Result<AgentHealth> {
-    /// Only the sampling time of a queued report.
-    #[derive(serde::Deserialize)]
-    struct SampledAt {
-        sampled_at_ms: u64,
-    }
-    let oldest_ms = tokio::task::block_in_place(|| queue.oldest(1))?
-        .first()
-        .and_then(|(_, p)| serde_json::from_slice::<SampledAt>(p).ok())
-        .map(|a| a.sampled_at_ms);
-    let m = queue.meta();
-    let d = |r| m.dropped.get(&r).copied().unwrap_or(0);
-    let stats = queue.stats();
-    Ok(AgentHealth {
-        queue_reports: stats.queued,
-        queue_bytes: stats.bytes,
-        queue_oldest_age_seconds: oldest_ms.map_or(0, |t| now_ms.saturating_sub(t) / 1000),
-        dropped_queue_full: d(DropReason::QueueFull),
-        dropped_disk_full: d(DropReason::DiskFull),
-        dropped_corrupt: d(DropReason::Corrupt),
-        dropped_rejected: d(DropReason::Rejected).max(counts.dropped_rejected),
-        send_failures: counts.send_failures,
-    })
+    let mut h = tokio::task::block_in_place(|| queue.health(now_ms, counts.send_failures))?;
+    h.dropped_rejected = h.dropped_rejected.max(counts.dropped_rejected);
+    Ok(h)
 }

@@ -636,6 +636,38 @@ impl Queue {
         }
     }
 
+    /// The health section of a report made at `now_ms`: what waits, since
+    /// when, and what was dropped, by reason. `send_failures` is the
+    /// sender's count.
+    pub fn health(
+        &mut self,
+        now_ms: u64,
+        send_failures: u64,
+    ) -> Result<schoolwatch_protocol::AgentHealth, QueueError> {
+        /// Only the sampling time of a queued report.
+        #[derive(Deserialize)]
+        struct SampledAt {
+            sampled_at_ms: u64,
+        }
+        let oldest_ms = self
+            .oldest(1)?
+            .first()
+            .and_then(|(_, p)| serde_json::from_slice::<SampledAt>(p).ok())
+            .map(|a| a.sampled_at_ms);
+        let d = |r| self.meta.dropped.get(&r).copied().unwrap_or(0);
+        let stats = self.stats();
+        Ok(schoolwatch_protocol::AgentHealth {
+            queue_reports: stats.queued,
+            queue_bytes: stats.bytes,
+            queue_oldest_age_seconds: oldest_ms.map_or(0, |t| now_ms.saturating_sub(t) / 1000),
+            dropped_queue_full: d(DropReason::QueueFull),
+            dropped_disk_full: d(DropReason::DiskFull),
+            dropped_corrupt: d(DropReason::Corrupt),
+            dropped_rejected: d(DropReason::Rejected),
+            send_failures,
+        })
+    }
+
     /// Counts and sizes now.
     pub fn stats(&self) -> QueueStats {
         QueueStats {

@@ -285,6 +285,22 @@ fn parse_enum<T: DeserializeOwned>(table: &'static str, s: &str) -> Result<T, St
     })
 }
 
+/// Parses a nullable JSON column of agent `agent_id`; damage is
+/// `Corrupt`, naming the column and the agent.
+fn parse_json<T: DeserializeOwned>(
+    json: Option<String>,
+    column: &str,
+    agent_id: &str,
+) -> Result<Option<T>, StoreError> {
+    json.map(|j| {
+        serde_json::from_str(&j).map_err(|e| StoreError::Corrupt {
+            table: "agents",
+            detail: format!("{column} of {agent_id}: {e}"),
+        })
+    })
+    .transpose()
+}
+
 fn lock(m: &Mutex<Connection>) -> std::sync::MutexGuard<'_, Connection> {
     // A panic while holding the lock leaves the connection usable (SQLite
     // rolls back the open transaction), so a poisoned lock is not fatal.
@@ -832,48 +848,19 @@ impl Store {
         let mut out = Vec::new();
         for row in rows {
             let (mut h, role, sample, disks, health, probes, throughput) = row?;
-            if let Some(json) = throughput {
-                h.throughput =
-                    Some(
-                        serde_json::from_str(&json).map_err(|e| StoreError::Corrupt {
-                            table: "agents",
-                            detail: format!("throughput_json of {}: {e}", h.agent_id),
-                        })?,
-                    );
-            }
-            if let Some(json) = probes {
-                h.probes = serde_json::from_str(&json).map_err(|e| StoreError::Corrupt {
-                    table: "agents",
-                    detail: format!("probes_json of {}: {e}", h.agent_id),
-                })?;
-            }
+            let id = h.agent_id.as_str();
+            let throughput = parse_json(throughput, "throughput_json", id)?;
+            let probes = parse_json(probes, "probes_json", id)?;
+            let health = parse_json(health, "health_json", id)?;
+            let disks = parse_json(disks, "disks_json", id)?;
+            let last_sample = parse_json(sample, "last_sample_json", id)?;
+            h.throughput = throughput;
+            h.probes = probes.unwrap_or_default();
+            h.health = health;
+            h.disks = disks.unwrap_or_default();
+            h.last_sample = last_sample;
             h.checks = checks.remove(&h.agent_id).unwrap_or_default();
-            if let Some(json) = health {
-                h.health = Some(
-                    serde_json::from_str(&json).map_err(|e| StoreError::Corrupt {
-                        table: "agents",
-                        detail: format!("health_json of {}: {e}", h.agent_id),
-                    })?,
-                );
-            }
-            if let Some(json) = disks {
-                h.disks = serde_json::from_str(&json).map_err(|e| StoreError::Corrupt {
-                    table: "agents",
-                    detail: format!("disks_json of {}: {e}", h.agent_id),
-                })?;
-            }
             h.role = parse_enum("agents", &role)?;
-            h.last_sample = match sample {
-                Some(json) => {
-                    Some(
-                        serde_json::from_str(&json).map_err(|e| StoreError::Corrupt {
-                            table: "agents",
-                            detail: format!("last_sample_json of {}: {e}", h.agent_id),
-                        })?,
-                    )
-                }
-                None => None,
-            };
             out.push(h);
         }
         Ok(out)
