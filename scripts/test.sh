@@ -21,6 +21,13 @@ packages=(
   chromium                  # headless browser for the status and local page tests
   chromium-driver           # chromedriver: WebDriver for that browser (login form, DOM, screenshots)
   fonts-dejavu-core         # a font with Vietnamese glyphs for the page screenshots
+  snmpd                     # real SNMP agent (v2c and v3 authPriv) the poller is tested against
+  snmp                      # snmpget/snmpwalk: ground truth for polled values
+  snmpsim                   # recorded real devices served over SNMP
+  ieee-data                 # the IEEE OUI registry: vendor from a MAC
+  prometheus-snmp-exporter  # peer poller for the SNMP benchmark's comparison
+  victoria-metrics          # real remote_write receiver
+  postgresql                # the PostgreSQL store: second test pass on a throwaway cluster
 )
 missing=()
 for p in "${packages[@]}"; do
@@ -48,6 +55,12 @@ echo "==> cargo build (binaries the end-to-end tests run)"
 cargo build --workspace --bins --locked
 echo "==> cargo test"
 cargo test --workspace --locked
+# Again on PostgreSQL: the collector's store tests and every end-to-end
+# test, each collector on a fresh database of a throwaway cluster (started
+# and removed by the wrapper). The other crates never touch the store. The
+# same profile and features as above: nothing is rebuilt; doctests ran above.
+echo "==> cargo test on PostgreSQL"
+scripts/with-postgres.sh cargo test --locked -p schoolwatch-collector -p schoolwatch-tests --lib --bins --tests
 echo "==> cargo doc"
 RUSTDOCFLAGS="-D warnings" cargo doc --no-deps --workspace --document-private-items --locked --quiet
 echo "==> protocol crate on its own (no feature unification hiding a gap)"

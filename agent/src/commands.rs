@@ -352,3 +352,40 @@ pub async fn speedtest(
     }
     Ok(())
 }
+
+/// `discover`: one discovery round over `subnets` (else the configured
+/// ones), printed as a table or as the report's devices section.
+pub async fn discover(
+    config: &Config,
+    subnets: &[crate::collect::discovery::Subnet],
+    community: Option<String>,
+    rate_pps: Option<u32>,
+    json: bool,
+    out: &mut impl Write,
+) -> anyhow::Result<()> {
+    use crate::collect::discovery;
+    let subnets = if subnets.is_empty() {
+        &config.discovery.subnets[..]
+    } else {
+        subnets
+    };
+    anyhow::ensure!(
+        !subnets.is_empty(),
+        "no subnet to sweep; give --subnet CIDR (e.g. --subnet 10.1.2.0/24) or set `[discovery] subnets` in the config"
+    );
+    let mut options = config.discovery.options();
+    if let Some(rate) = rate_pps {
+        options.sweep.rate_pps = rate;
+    }
+    if let (Some(c), Some(probe)) = (community, &mut options.snmp) {
+        probe.community = c;
+    }
+    let devices = discovery::discover(subnets, &options).await?;
+    if json {
+        serde_json::to_writer_pretty(&mut *out, &devices)?;
+        writeln!(out)?;
+    } else {
+        out.write_all(discovery::table(&devices).as_bytes())?;
+    }
+    Ok(())
+}

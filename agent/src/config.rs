@@ -58,6 +58,12 @@ pub struct Config {
     /// Where `run` serves the local page for the school's IT person
     /// (`[local_page] listen`); `None` (the default) serves nothing.
     pub local_page: Option<std::net::SocketAddr>,
+    /// LAN discovery (`[discovery]`); no subnets (the default) sweeps
+    /// nothing.
+    pub discovery: crate::collect::discovery::DiscoveryConfig,
+    /// SNMP defaults and the devices polled (`[snmp]`); no devices by
+    /// default.
+    pub snmp: crate::collect::snmp::SnmpConfig,
 }
 
 /// Settings of the ICMP probes (`[probe]`).
@@ -153,6 +159,10 @@ pub struct RawConfig {
     throughput: RawThroughput,
     #[serde(default)]
     local_page: RawLocalPage,
+    #[serde(default)]
+    discovery: crate::collect::discovery::RawDiscovery,
+    #[serde(default)]
+    snmp: crate::collect::snmp::config::RawSnmp,
 }
 
 /// Off unless a listen address is given: the page is for the school LAN.
@@ -437,6 +447,11 @@ impl TryFrom<RawConfig> for Config {
                 "key `probe.targets`: more than 63 targets (a report carries at most 64 probe results); a school link is small".to_owned(),
             );
         }
+        let discovery = raw.discovery.build(raw.agent.role, &mut problems);
+        let snmp = crate::collect::snmp::SnmpConfig::try_from(raw.snmp).unwrap_or_else(|p| {
+            problems.extend(p);
+            crate::collect::snmp::SnmpConfig::default()
+        });
         let local_page = match raw
             .local_page
             .listen
@@ -459,6 +474,8 @@ impl TryFrom<RawConfig> for Config {
         let defaults = crate::ship::queue::QueueConfig::default();
         Ok(Config {
             local_page,
+            discovery,
+            snmp,
             tls: TlsOptions {
                 client_identity,
                 allow_plain_http: raw.tls.allow_plain_http,

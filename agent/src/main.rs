@@ -106,6 +106,26 @@ enum Command {
         #[arg(required = true)]
         targets: Vec<String>,
     },
+    /// Find the devices on school subnets once: ICMP sweep, neighbour
+    /// table, SNMP probe, vendor and kind (needs CAP_NET_RAW or root).
+    Discover {
+        /// Subnet to sweep, e.g. `10.1.2.0/24` (at most /22); repeat for
+        /// several. Default: `[discovery] subnets` from the config.
+        #[arg(long = "subnet", value_name = "CIDR")]
+        subnets: Vec<schoolwatch_agent::collect::discovery::Subnet>,
+        /// SNMPv2c community; default from the config ("public").
+        #[arg(long)]
+        community: Option<String>,
+        /// Echo requests per second; default from the config (50).
+        #[arg(long, value_name = "PPS", value_parser = clap::value_parser!(u32).range(1..=1000))]
+        rate: Option<u32>,
+        /// JSON (the report's devices section) instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Poll one network device over SNMP once: system, model and serial,
+    /// interfaces, UPS battery, printer supplies.
+    Snmp(schoolwatch_agent::collect::snmp::command::SnmpArgs),
     /// Print live CPU, memory and per-interface rates.
     Sample {
         /// Time between samples, e.g. `1s`, `500ms`; default from the config.
@@ -275,7 +295,25 @@ fn run(command: Command, config: config::Config, state: PathBuf) -> anyhow::Resu
             ))
         }
         Command::Inventory { json } => commands::inventory(config, json, &mut stdout),
+        Command::Discover {
+            subnets,
+            community,
+            rate,
+            json,
+        } => runtime()?.block_on(commands::discover(
+            &config,
+            &subnets,
+            community,
+            rate,
+            json,
+            &mut stdout,
+        )),
         Command::Check { json, root } => commands::check(&config, &root, json, &mut stdout),
+        Command::Snmp(args) => runtime()?.block_on(schoolwatch_agent::collect::snmp::command::run(
+            &config.snmp,
+            &args,
+            &mut stdout,
+        )),
         Command::Sample {
             interval,
             count,

@@ -54,6 +54,7 @@ pub async fn run(
     let mut extras = Extras {
         security: crate::collect::security::Background::start(&config.security),
         probes: crate::collect::icmp::Rounds::start(&config.probe, collector_host),
+        devices: crate::collect::devices::Background::start(&config.snmp, &config.discovery),
         throughput: None,
     };
     let mut throughput =
@@ -197,6 +198,7 @@ fn send_result(outcome: &Outcome) -> SendResult {
 struct Extras {
     security: crate::collect::security::Background,
     probes: crate::collect::icmp::Rounds,
+    devices: crate::collect::devices::Background,
     throughput: Option<schoolwatch_protocol::Throughput>,
 }
 
@@ -227,6 +229,7 @@ fn make_report(
     report.health = Some(queue.health(now_ms(), shipper.send_failures)?);
     report.security = extras.security.take();
     report.probes = extras.probes.take();
+    report.devices = extras.devices.take();
     report.throughput = extras.throughput.take();
     let payload = serde_json::to_vec(&report).context("encoding a report")?;
     match queue.append(seq, &payload) {

@@ -46,6 +46,8 @@ pub struct AppState {
     pub targets: Targets,
     /// The fleet picture `/metrics` encodes, shared by scrapes close in time.
     pub fleet: crate::fleet::FleetCache,
+    /// remote_write endpoints and their queues; `run` starts their senders.
+    pub remote_write: Arc<crate::remote_write::RemoteWrite>,
 }
 
 /// The collector's routes.
@@ -384,13 +386,27 @@ async fn metrics(
     let store = st.store.clone();
     let targets = st.targets.clone();
     let window = st.online_window;
-    let fleet = match st
-        .fleet
-        .get(move || Fleet::load(&store, &targets, window, now_ms()))
-        .await
-    {
-        Ok(f) => f,
-        Err(e) => return Refusal::internal(e).into_response(&st.metrics),
+    // Several collectors sharing one database would each expose the same
+    // fleet, and sums over them would count every school twice: only the
+    // leader does; the others expose their own counters (README, "Scaling
+    // out").
+    let leader = {
+        let store = st.store.clone();
+        tokio::task::spawn_blocking(move || store.is_leader())
+            .await
+            .unwrap_or(false)
+    };
+    let fleet = if leader {
+        match st
+            .fleet
+            .get(move || Fleet::load(&store, &targets, window, now_ms()))
+            .await
+        {
+            Ok(f) => Some(f),
+            Err(e) => return Refusal::internal(e).into_response(&st.metrics),
+        }
+    } else {
+        None
     };
     // Encoding tens of thousands of hosts takes a while: off the async
     // threads, so ingest goes on meanwhile, and streamed in chunks as it

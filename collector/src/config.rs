@@ -68,8 +68,11 @@ pub struct Config {
     pub listen: SocketAddr,
     /// HTTPS or (loopback) HTTP.
     pub transport: Transport,
-    /// Where the database lives.
+    /// Where the database (SQLite), TLS files and outbound queues live.
     pub data_dir: PathBuf,
+    /// `[store] backend = "postgres"`: the shared database's URL; `None`
+    /// for the embedded SQLite file in `data_dir`.
+    pub postgres_url: Option<String>,
     /// A school is online when one of its agents reported within this.
     pub online_window: Duration,
     /// Request bounds.
@@ -81,6 +84,9 @@ pub struct Config {
     pub retention: Duration,
     /// Staff accounts of the status page (`[status]`); none: no page.
     pub status: crate::status::StatusConfig,
+    /// Where samples are sent with their original timestamps
+    /// (`[[remote_write]]`); none by default.
+    pub remote_write: Vec<crate::remote_write::EndpointConfig>,
 }
 
 impl Config {
@@ -91,11 +97,13 @@ impl Config {
             listen: SocketAddr::from(([127, 0, 0, 1], 8088)),
             transport: Transport::Plain,
             data_dir,
+            postgres_url: None,
             online_window: Duration::from_secs(default_online_window_secs()),
             limits: IngestLimits::default(),
             targets: Targets::default(),
             retention: Duration::from_secs(default_retention_days() * 86_400),
             status: crate::status::StatusConfig::default(),
+            remote_write: Vec::new(),
         }
     }
 
@@ -188,6 +196,38 @@ impl Config {
                 problems.push(format!("key `{key}`: must be more than 0"));
             }
         }
+        let postgres_url = match (raw.store.backend.as_str(), raw.store.url.clone()) {
+            ("sqlite", None) => None,
+            ("sqlite", Some(_)) => {
+                problems.push(
+                    "key `store.url`: only used with backend = \"postgres\"; remove it, or set `store.backend = \"postgres\"`".to_owned(),
+                );
+                None
+            }
+            ("postgres", Some(url))
+                if url.starts_with("postgres://") || url.starts_with("postgresql://") =>
+            {
+                Some(url)
+            }
+            ("postgres", Some(url)) => {
+                problems.push(format!(
+                    "key `store.url`: `{url}` is not a PostgreSQL URL; write it as postgresql://USER@HOST:PORT/DATABASE (a password can go in it, postgresql://USER:PASSWORD@HOST/DATABASE)"
+                ));
+                None
+            }
+            ("postgres", None) => {
+                problems.push(
+                    "key `store.url`: missing; backend = \"postgres\" needs the database's URL, e.g. url = \"postgresql://schoolwatch@db.example:5432/schoolwatch\"".to_owned(),
+                );
+                None
+            }
+            (other, _) => {
+                problems.push(format!(
+                    "key `store.backend`: `{other}` is not a store; allowed: \"sqlite\" (the default, one collector) or \"postgres\" (several collectors sharing a database)"
+                ));
+                None
+            }
+        };
         if !(8..=3650).contains(&raw.store.retention_days) {
             problems.push(format!(
                 "key `store.retention_days`: {} is out of range; use 8 to 3650 (7-day availability and outage kinds need a week of reports)",
@@ -201,15 +241,22 @@ impl Config {
                 crate::status::StatusConfig::default()
             }
         };
+        let remote_write = crate::remote_write::config::from_raw(raw.remote_write, base)
+            .unwrap_or_else(|p| {
+                problems.extend(p);
+                Vec::new()
+            });
         if !problems.is_empty() {
             return Err(fail(problems.join("; ")));
         }
         Ok(Config {
             status,
+            remote_write,
             retention: Duration::from_secs(raw.store.retention_days * 86_400),
             listen: listen.unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 0))),
             transport,
             data_dir: base.join(raw.store.data_dir),
+            postgres_url,
             online_window: Duration::from_secs(raw.fleet.online_window_secs),
             limits: IngestLimits {
                 max_body_bytes: l.max_body_bytes,
@@ -239,6 +286,8 @@ struct RawConfig {
     targets: RawTargets,
     #[serde(default)]
     status: crate::status::RawStatus,
+    #[serde(default)]
+    remote_write: Vec<crate::remote_write::RawEndpoint>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -272,6 +321,9 @@ fn default_listen() -> String {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawStore {
+    #[serde(default = "default_backend")]
+    backend: String,
+    url: Option<String>,
     #[serde(default = "default_data_dir")]
     data_dir: PathBuf,
     #[serde(default = "default_retention_days")]
@@ -281,10 +333,16 @@ struct RawStore {
 impl Default for RawStore {
     fn default() -> Self {
         Self {
+            backend: default_backend(),
+            url: None,
             data_dir: default_data_dir(),
             retention_days: default_retention_days(),
         }
     }
+}
+
+fn default_backend() -> String {
+    "sqlite".to_owned()
 }
 
 const fn default_retention_days() -> u64 {

@@ -53,6 +53,9 @@ pub struct SchoolFacts<'a> {
     pub collector_path: Option<PathQuality>,
     /// Outages of the last 7 days, oldest first (the last may be going on).
     pub outages: Vec<Outage>,
+    /// Network devices on record (found or polled by its servers' agents
+    /// and not forgotten by retention).
+    pub devices_known: u32,
 }
 
 /// Loss and latency of a path, from ICMP probes.
@@ -109,6 +112,17 @@ pub struct SchoolCoverage {
     pub collector_path: Option<PathQuality>,
     /// Outages of the last 7 days with their kind, oldest first.
     pub outages: Vec<Outage>,
+    /// Network devices on record.
+    pub devices_known: u32,
+    /// Network devices the registry expects.
+    pub devices_expected: u32,
+    /// Equipment the registry expects: lab PCs and network devices.
+    pub equipment_expected: u32,
+    /// Equipment with a digital record, counted towards the expectation:
+    /// reporting machines plus devices on record, at most
+    /// `equipment_expected` (a school's extra machines do not make up for
+    /// another school's missing ones).
+    pub equipment_recorded: u32,
 }
 
 /// Whether checks meet a baseline: every baseline check is present and
@@ -163,6 +177,25 @@ pub struct Summary {
     pub machines_security_reporting: u32,
     /// Machines meeting the security baseline.
     pub machines_security_baseline_met: u32,
+    /// Network devices on record.
+    pub devices_known: u32,
+    /// Network devices the registry expects.
+    pub devices_expected: u32,
+    /// Equipment (lab PCs and network devices) the registry expects.
+    pub equipment_expected: u32,
+    /// Of that, equipment with a digital record (see
+    /// [`SchoolCoverage::equipment_recorded`]).
+    pub equipment_recorded: u32,
+}
+
+impl Summary {
+    /// Share of the expected equipment with a digital record, the plan's
+    /// "facilities and equipment managed with digital records"; `None`
+    /// when the registry expects none.
+    pub fn equipment_record_ratio(&self) -> Option<f64> {
+        (self.equipment_expected > 0)
+            .then(|| f64::from(self.equipment_recorded) / f64::from(self.equipment_expected))
+    }
 }
 
 /// The scope name of the province-wide summary.
@@ -210,6 +243,12 @@ pub fn school(facts: &SchoolFacts, targets: &Targets) -> SchoolCoverage {
         ),
         collector_path: facts.collector_path,
         outages: facts.outages.clone(),
+        devices_known: facts.devices_known,
+        devices_expected: s.expected_devices,
+        equipment_expected: s.expected_lab_pcs.saturating_add(s.expected_devices),
+        equipment_recorded: count(hosts.iter())
+            .saturating_add(facts.devices_known)
+            .min(s.expected_lab_pcs.saturating_add(s.expected_devices)),
     }
 }
 
@@ -274,6 +313,10 @@ fn summarize_iter<'a>(scope: &str, schools: impl Iterator<Item = &'a SchoolCover
         schools_bandwidth_on_target: 0,
         machines_security_reporting: 0,
         machines_security_baseline_met: 0,
+        devices_known: 0,
+        devices_expected: 0,
+        equipment_expected: 0,
+        equipment_recorded: 0,
     };
     let mut av_24h = Mean::default();
     let mut av_7d = Mean::default();
@@ -296,6 +339,10 @@ fn summarize_iter<'a>(scope: &str, schools: impl Iterator<Item = &'a SchoolCover
         sum.machines_security_reporting = sum
             .machines_security_reporting
             .saturating_add(s.machines_security_reporting);
+        sum.devices_known = sum.devices_known.saturating_add(s.devices_known);
+        sum.devices_expected = sum.devices_expected.saturating_add(s.devices_expected);
+        sum.equipment_expected = sum.equipment_expected.saturating_add(s.equipment_expected);
+        sum.equipment_recorded = sum.equipment_recorded.saturating_add(s.equipment_recorded);
         sum.machines_security_baseline_met = sum
             .machines_security_baseline_met
             .saturating_add(s.machines_security_baseline_met);
@@ -380,6 +427,7 @@ mod tests {
             } else {
                 50.0
             },
+            expected_devices: 0,
         }
     }
 
@@ -427,6 +475,7 @@ mod tests {
                 measured_download_mbps: dl,
                 collector_path: None,
                 outages: Vec::new(),
+                devices_known: 0,
             };
             vec![
                 f(
@@ -530,6 +579,10 @@ mod tests {
                 schools_bandwidth_on_target: 2, // p1 (45) k1 (30.0)
                 machines_security_reporting: 0,
                 machines_security_baseline_met: 0,
+                devices_known: 0,
+                devices_expected: 0,
+                equipment_expected: 100, // the lab PCs
+                equipment_recorded: 6,   // 3 + 1 + 2 machines, each under its school's
             }
         );
     }
@@ -557,6 +610,10 @@ mod tests {
                     schools_bandwidth_on_target: 1, // k1
                     machines_security_reporting: 0,
                     machines_security_baseline_met: 0,
+                    devices_known: 0,
+                    devices_expected: 0,
+                    equipment_expected: 55, // the lab PCs
+                    equipment_recorded: 2,  // k1's two machines
                 },
                 Summary {
                     scope: "Pleiku".into(),
@@ -575,6 +632,10 @@ mod tests {
                     schools_bandwidth_on_target: 1, // p1
                     machines_security_reporting: 0,
                     machines_security_baseline_met: 0,
+                    devices_known: 0,
+                    devices_expected: 0,
+                    equipment_expected: 45, // the lab PCs
+                    equipment_recorded: 4,  // 3 + 1 machines
                 },
             ]
         );
@@ -602,6 +663,10 @@ mod tests {
                 schools_bandwidth_on_target: 0,
                 machines_security_reporting: 0,
                 machines_security_baseline_met: 0,
+                devices_known: 0,
+                devices_expected: 0,
+                equipment_expected: 0,
+                equipment_recorded: 0,
             }
         );
         assert!(by_district(&[]).is_empty());
@@ -716,6 +781,7 @@ mod tests {
                 measured_download_mbps: None,
                 collector_path: None,
                 outages: Vec::new(),
+                devices_known: 0,
             },
             &Targets::default(),
         );
@@ -734,5 +800,55 @@ mod tests {
             ),
             (4, 2)
         );
+    }
+
+    #[test]
+    fn equipment_on_record_counts_towards_each_schools_expectation() {
+        // a: 20 lab PCs + 5 devices expected; 3 machines and 4 devices on
+        // record -> 7 of 25. b: no lab, 2 devices expected; 3 machines and
+        // 5 devices on record -> 2 of 2 (its extras do not cover a's gap).
+        // c: nothing expected, 1 device -> 0 of 0. Province: 9 of 27.
+        let mut a = reg("a", "D", Level::Primary, LinkKind::Fibre, 20);
+        a.expected_devices = 5;
+        let mut b = reg("b", "D", Level::Primary, LinkKind::Fibre, 0);
+        b.expected_devices = 2;
+        let c = reg("c", "E", Level::Primary, LinkKind::Fibre, 0);
+        let facts = |school, hosts: Vec<HostFacts>, devices| SchoolFacts {
+            school,
+            agents: 0,
+            reporting_hosts: hosts,
+            online: true,
+            availability_24h: None,
+            availability_7d: None,
+            measured_download_mbps: None,
+            collector_path: None,
+            outages: Vec::new(),
+            devices_known: devices,
+        };
+        let t = Targets::default();
+        let three = vec![good(Role::Lab), good(Role::Lab), good(Role::Server)];
+        let rows = [
+            super::school(&facts(&a, three.clone(), 4), &t),
+            super::school(&facts(&b, three, 5), &t),
+            super::school(&facts(&c, Vec::new(), 1), &t),
+        ];
+        let got: Vec<_> = rows
+            .iter()
+            .map(|r| {
+                (
+                    r.devices_known,
+                    r.devices_expected,
+                    r.equipment_recorded,
+                    r.equipment_expected,
+                )
+            })
+            .collect();
+        assert_eq!(got, [(4, 5, 7, 25), (5, 2, 2, 2), (1, 0, 0, 0)]);
+        let p = summarize(PROVINCE, &rows);
+        assert_eq!((p.devices_known, p.devices_expected), (10, 7));
+        assert_eq!((p.equipment_recorded, p.equipment_expected), (9, 27));
+        assert_eq!(p.equipment_record_ratio(), Some(9.0 / 27.0));
+        let e = &by_district(&rows)[1];
+        assert_eq!((e.scope.as_str(), e.equipment_record_ratio()), ("E", None));
     }
 }

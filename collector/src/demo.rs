@@ -13,7 +13,8 @@ use anyhow::Context;
 use schoolwatch_agent::ship::{Client, Outcome, StateDir};
 use schoolwatch_protocol::api::EnrollRequest;
 use schoolwatch_protocol::{
-    Batch, DiskInfo, DiskKind, Dmi, InterfaceInfo, InterfaceSample, Inventory, Report, Role, Sample,
+    Batch, Device, DeviceInterface, DeviceKind, Devices, DiskInfo, DiskKind, Dmi, InterfaceInfo,
+    InterfaceSample, Inventory, Report, Role, Sample, SnmpData, UpsStatus,
 };
 use std::future::Future;
 use std::net::SocketAddr;
@@ -168,7 +169,8 @@ pub async fn run(
 }
 
 /// A virtual lab PC: one synthetic report per interval through the real
-/// HTTP path.
+/// HTTP path, with its school's network devices (as if it were the
+/// school's server too).
 async fn virtual_agent(
     client: Client,
     agent_id: String,
@@ -196,6 +198,7 @@ async fn virtual_agent(
         let bytes = (rate / 8.0 * interval.as_secs_f64()) as u64;
         rx += bytes;
         tx += bytes / 4;
+        r.devices = Some(virtual_devices(n, rate * 4.0, rx * 4, tx * 4));
         r.sample = Some(Sample {
             interval_ms: interval.as_millis() as u64,
             cpu_usage_ratio: 0.05 + (n % 10) as f64 * 0.05,
@@ -218,6 +221,83 @@ async fn virtual_agent(
                 tracing::warn!(agent = %agent_id, "Virtual agent report not taken: {reason}.");
             }
         }
+    }
+}
+
+/// The school's network as its server would report it: a switch whose
+/// uplink carries the school's traffic (`rate` bits/s in, a quarter out;
+/// counters `rx`, `tx`), a printer found by the sweep, and in every
+/// fourth school a UPS (on battery in every eighth).
+fn virtual_devices(n: u64, rate: f64, rx: u64, tx: u64) -> Devices {
+    let mut devices = vec![
+        Device {
+            address: format!("10.{}.{}.2", n / 250, n % 250),
+            mac: None,
+            vendor: Some("Cisco Systems, Inc".into()),
+            kind: DeviceKind::Switch,
+            configured: true,
+            icmp_up: true,
+            snmp: Some(SnmpData {
+                sys_descr: "Cisco IOS Software, C2960 Software (demo)".into(),
+                sys_object_id: "1.3.6.1.4.1.9.1.694".into(),
+                sys_name: format!("sw-demo-{:03}", n + 1),
+                uptime_seconds: 86_400.0,
+                model: Some("WS-C2960-24TT-L".into()),
+                interfaces: vec![DeviceInterface {
+                    index: 24,
+                    name: "Gi0/24".into(),
+                    alias: "uplink".into(),
+                    oper_up: true,
+                    speed_bps: 100_000_000,
+                    in_octets: rx / 8,
+                    out_octets: tx / 8,
+                    in_bps: Some(rate),
+                    out_bps: Some(rate / 4.0),
+                    uplink: true,
+                }],
+                ..Default::default()
+            }),
+            error: None,
+        },
+        Device {
+            address: format!("10.{}.{}.9", n / 250, n % 250),
+            mac: Some(format!(
+                "00:80:77:00:{:02x}:{:02x}",
+                (n >> 8) & 0xff,
+                n & 0xff
+            )),
+            vendor: Some("Brother Industries, LTD.".into()),
+            kind: DeviceKind::Printer,
+            configured: false,
+            icmp_up: true,
+            snmp: None,
+            error: None,
+        },
+    ];
+    if n.is_multiple_of(4) {
+        devices.push(Device {
+            address: format!("10.{}.{}.3", n / 250, n % 250),
+            mac: None,
+            vendor: None,
+            kind: DeviceKind::Ups,
+            configured: true,
+            icmp_up: true,
+            snmp: Some(SnmpData {
+                sys_descr: "Smart-UPS 1500 (demo)".into(),
+                ups: Some(UpsStatus {
+                    on_battery: n.is_multiple_of(8),
+                    battery_status: 2,
+                    charge_percent: Some(if n.is_multiple_of(8) { 70.0 } else { 100.0 }),
+                    runtime_seconds: Some(1800.0),
+                }),
+                ..Default::default()
+            }),
+            error: None,
+        });
+    }
+    Devices {
+        subnets: vec![format!("10.{}.{}.0/24", n / 250, n % 250)],
+        devices,
     }
 }
 

@@ -5,7 +5,7 @@
 use crate::coverage::{self, HostFacts, SchoolCoverage, SchoolFacts, Summary};
 use crate::outage::Outage;
 use crate::registry::{LinkKind, School};
-use crate::store::{HostState, Regression, Store, StoreError};
+use crate::store::{DeviceRow, HostState, Regression, Store, StoreError};
 use crate::targets::Targets;
 use schoolwatch_protocol::{ProbeKind, ProbeResult};
 use std::collections::HashMap;
@@ -34,6 +34,10 @@ pub struct Fleet {
     pub regressions: Vec<Regression>,
     /// Regressions ever, per (school, check).
     pub regression_counts: Vec<(String, String, u64)>,
+    /// Network devices on record, by school and key.
+    pub devices: Vec<DeviceRow>,
+    /// Each school's devices summed up (schools without devices absent).
+    pub school_devices: HashMap<String, crate::devices::SchoolDevices>,
 }
 
 impl Fleet {
@@ -47,6 +51,20 @@ impl Fleet {
         let window_ms = i64::try_from(online_window.as_millis()).unwrap_or(i64::MAX);
         let schools = store.schools()?;
         let hosts = store.hosts()?;
+        let devices = store.devices()?;
+        let mut devices_by_school: HashMap<&str, Vec<&DeviceRow>> = HashMap::new();
+        for d in &devices {
+            devices_by_school.entry(&d.school_id).or_default().push(d);
+        }
+        let school_devices: HashMap<String, crate::devices::SchoolDevices> = devices_by_school
+            .iter()
+            .map(|(school, rows)| {
+                (
+                    (*school).to_owned(),
+                    crate::devices::summarize(rows.iter().copied(), now_ms),
+                )
+            })
+            .collect();
         let agents: HashMap<String, u32> = store.agent_counts()?.into_iter().collect();
         let first_seen: HashMap<String, i64> = store.first_seen()?.into_iter().collect();
         let week_ago = now_ms - 7 * DAY_MS;
@@ -126,6 +144,7 @@ impl Fleet {
                         .flat_map(|h| h.probes.iter()),
                 ),
                 outages,
+                devices_known: school_devices.get(&s.id).map_or(0, |d| d.known),
             };
             coverage.push(coverage::school(&facts, targets));
         }
@@ -134,7 +153,10 @@ impl Fleet {
         let by_link_kind = coverage::by_link_kind(&coverage);
         let regressions = store.regressions(now_ms - 7 * DAY_MS)?;
         let regression_counts = store.regression_counts()?;
+        drop(devices_by_school);
         Ok(Self {
+            devices,
+            school_devices,
             regressions,
             regression_counts,
             now_ms,

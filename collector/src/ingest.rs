@@ -7,6 +7,10 @@
 //! for the next one and are committed together. A batch's acknowledgement
 //! is sent only after the commit that holds it returned, so the guarantee
 //! is the same as one transaction per request.
+//!
+//! remote_write's outbound queues are appended inside that transaction,
+//! before it commits (see [`crate::remote_write`]): local disk only, so a
+//! slow or unreachable TSDB never holds ingest up.
 
 use crate::store::{Identity, IngestOutcome, Store, StoreError};
 use schoolwatch_protocol::Report;
@@ -33,8 +37,9 @@ pub struct Ingester {
 }
 
 impl Ingester {
-    /// Starts the writer thread over `store`.
-    pub fn start(store: Arc<Store>) -> Self {
+    /// Starts the writer thread over `store`, queueing accepted reports'
+    /// samples for `remote_write`'s endpoints (if any).
+    pub fn start(store: Arc<Store>, remote_write: Arc<crate::remote_write::RemoteWrite>) -> Self {
         let (tx, mut rx) = mpsc::channel::<Job>(4 * MAX_GROUP);
         std::thread::Builder::new()
             .name("schoolwatch-ingest".into())
@@ -51,7 +56,10 @@ impl Ingester {
                         .iter()
                         .map(|j| (&j.who, j.reports.as_slice()))
                         .collect();
-                    let result = store.ingest_group(&batches, crate::fleet::now_ms());
+                    let result =
+                        store.ingest_group_then(&batches, crate::fleet::now_ms(), |outcomes| {
+                            remote_write.enqueue(&batches, outcomes)
+                        });
                     match result {
                         Ok(outcomes) => {
                             for (job, outcome) in jobs.into_iter().zip(outcomes) {

@@ -19,6 +19,8 @@
 //! - [`demo`]: the one-command demo.
 //! - [`enroll_line`]: the one-line enrollment (and its QR code) per school.
 //! - [`status`]: the staff status page (HTML and CSV, login, districts).
+//! - [`remote_write`]: samples with their original timestamps to
+//!   Prometheus-compatible TSDBs, through a durable queue per endpoint.
 
 pub mod api;
 pub mod body;
@@ -26,6 +28,7 @@ pub mod calendar;
 pub mod config;
 pub mod coverage;
 pub mod demo;
+pub mod devices;
 pub mod enroll_line;
 pub mod fleet;
 pub mod ingest;
@@ -33,6 +36,7 @@ pub mod metrics;
 pub mod outage;
 pub mod ratelimit;
 pub mod registry;
+pub mod remote_write;
 pub mod serve;
 pub mod speedtest;
 pub mod status;
@@ -52,6 +56,8 @@ pub async fn run(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let pruner = tokio::spawn(prune_every_hour(state.store.clone(), config.retention));
+    // Dropped on an early return, which stops them too.
+    let senders = state.remote_write.start();
     let app = api::router(state.clone()).merge(status::router(state, &config.status));
     let header_timeout = config.limits.header_timeout;
     match &config.transport {
@@ -67,6 +73,8 @@ pub async fn run(
         }
     }
     pruner.abort();
+    // After the connections drained: every acknowledged report is queued.
+    senders.shutdown(std::time::Duration::from_secs(5)).await;
     Ok(())
 }
 
@@ -79,7 +87,16 @@ async fn prune_every_hour(store: Arc<store::Store>, retention: std::time::Durati
         hourly.tick().await;
         let store = store.clone();
         let horizon = fleet::now_ms().saturating_sub(retention_ms);
-        match tokio::task::spawn_blocking(move || store.prune(horizon)).await {
+        // Of several collectors sharing a database, the leader prunes.
+        match tokio::task::spawn_blocking(move || {
+            if store.is_leader() {
+                store.prune(horizon)
+            } else {
+                Ok(0)
+            }
+        })
+        .await
+        {
             Ok(Ok(0)) => {}
             Ok(Ok(n)) => tracing::info!(reports = n, "Pruned reports older than the retention."),
             Ok(Err(e)) => {
@@ -92,17 +109,37 @@ async fn prune_every_hour(store: Arc<store::Store>, retention: std::time::Durati
     }
 }
 
+/// Opens the store the config names: the SQLite file in `data_dir`, or the
+/// PostgreSQL database of `[store] url`.
+pub fn open_store(config: &config::Config) -> anyhow::Result<store::Store> {
+    use anyhow::Context;
+    store::Store::open_with(&config.data_dir, config.postgres_url.as_deref()).with_context(|| {
+        match &config.postgres_url {
+            Some(_) => "opening the PostgreSQL database of `store.url`".to_owned(),
+            None => format!("opening the database in {}", config.data_dir.display()),
+        }
+    })
+}
+
 /// The shared state for a config: opens the store.
 pub fn state(config: &config::Config) -> anyhow::Result<Arc<api::AppState>> {
-    use anyhow::Context;
-    let store = store::Store::open(&config.data_dir)
-        .with_context(|| format!("opening the database in {}", config.data_dir.display()))?;
+    let store = open_store(config)?;
     store.set_online_window(config.online_window);
     let store = Arc::new(store);
+    let remote_write = Arc::new(remote_write::RemoteWrite::open(
+        &config.remote_write,
+        &config.data_dir,
+        config.postgres_url.as_deref(),
+    )?);
+    let mut metrics = metrics::Metrics::new();
+    if !remote_write.is_empty() {
+        metrics.register_collector(Box::new(remote_write.metrics()));
+    }
     Ok(Arc::new(api::AppState {
-        ingester: ingest::Ingester::start(store.clone()),
+        ingester: ingest::Ingester::start(store.clone(), remote_write.clone()),
+        remote_write,
         store,
-        metrics: Arc::new(metrics::Metrics::new()),
+        metrics: Arc::new(metrics),
         limits: config.limits,
         rate: ratelimit::RateLimiter::new(config.limits.requests_per_minute),
         online_window: config.online_window,

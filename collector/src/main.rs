@@ -247,8 +247,7 @@ fn open_store(c: &Config) -> anyhow::Result<store::Store> {
         &c.data_dir,
         "schoolwatch-collector ...",
     )?;
-    store::Store::open(&c.data_dir)
-        .with_context(|| format!("opening the database in {}", c.data_dir.display()))
+    schoolwatch_collector::open_store(c)
 }
 
 fn run(command: Command, config: Config) -> anyhow::Result<()> {

@@ -5,6 +5,8 @@
 //! Label values come from agents and the registry; prometheus-client
 //! escapes them (quotes, backslashes, newlines), and every value is UTF-8.
 
+mod devices;
+
 use crate::coverage::Summary;
 use crate::fleet::{Fleet, is_online};
 use prometheus_client::encoding::{DescriptorEncoder, EncodeLabelSet, EncodeMetric};
@@ -140,6 +142,15 @@ impl Metrics {
         }
     }
 
+    /// Adds a collector encoded with the collector's own counters (the
+    /// `fleet` part): remote_write's per-endpoint figures.
+    pub fn register_collector(
+        &mut self,
+        collector: Box<dyn prometheus_client::collector::Collector>,
+    ) {
+        self.registry.register_collector(collector);
+    }
+
     /// Counts a refused request.
     pub fn reject(&self, reason: Reject) {
         self.rejected
@@ -174,7 +185,7 @@ impl Metrics {
         // Writing to a String cannot fail.
         let _ = self.encode_into(
             &mut out,
-            fleet,
+            Some(fleet),
             online_window_ms,
             targets,
             selection,
@@ -186,11 +197,12 @@ impl Metrics {
     /// Like [`Metrics::encode`], into any writer: `/metrics` streams it in
     /// chunks, so a scrape of tens of thousands of hosts is never held in
     /// memory whole. An error from the writer (the client went away) stops
-    /// the encoding.
+    /// the encoding. Without a fleet (a collector that is not the leader
+    /// of several), only the collector's own counters.
     pub fn encode_into(
         &self,
         out: &mut impl std::fmt::Write,
-        fleet: Arc<Fleet>,
+        fleet: Option<Arc<Fleet>>,
         online_window_ms: i64,
         targets: &crate::targets::Targets,
         selection: &Selection,
@@ -198,14 +210,16 @@ impl Metrics {
     ) -> std::fmt::Result {
         use prometheus_client::encoding::{prometheus_text, text};
         let mut fleet_registry = Registry::default();
-        fleet_registry.register_collector(Box::new(FleetCollector {
-            fleet,
-            part: selection.part,
-            district: selection.district.clone(),
-            online_window_ms,
-            baseline: targets.security.baseline.clone(),
-            min_download_mbps: targets.link.min_download_mbps,
-        }));
+        if let Some(fleet) = fleet {
+            fleet_registry.register_collector(Box::new(FleetCollector {
+                fleet,
+                part: selection.part,
+                district: selection.district.clone(),
+                online_window_ms,
+                baseline: targets.security.baseline.clone(),
+                min_download_mbps: targets.link.min_download_mbps,
+            }));
+        }
         // The collector's own counters belong to the fleet part.
         let own = selection.part.fleet();
         if openmetrics {
@@ -278,6 +292,25 @@ impl Part {
     }
 }
 
+/// The labels of every per-host series, in exposition order. remote_write
+/// labels its samples with the same function, so both paths name a host
+/// alike.
+pub fn host_label_set(
+    school_id: &str,
+    district: &str,
+    hostname: &str,
+    agent_id: &str,
+    role: schoolwatch_protocol::Role,
+) -> [(&'static str, String); 5] {
+    [
+        ("school", school_id.to_owned()),
+        ("district", district.to_owned()),
+        ("host", hostname.to_owned()),
+        ("agent_id", agent_id.to_owned()),
+        ("role", role.as_str().to_owned()),
+    ]
+}
+
 /// Encodes one [`Fleet`] as gauges and counters.
 struct FleetCollector {
     fleet: Arc<Fleet>,
@@ -332,9 +365,11 @@ impl prometheus_client::collector::Collector for FleetCollector {
     fn encode(&self, mut e: DescriptorEncoder) -> std::fmt::Result {
         if self.part.fleet() {
             self.encode_schools(&mut e)?;
+            devices::encode_schools(&mut e, &self.fleet)?;
         }
         if self.part.hosts() {
             self.encode_hosts(&mut e)?;
+            devices::encode_devices(&mut e, &self.fleet, self.district.as_deref())?;
         }
         if self.part.fleet() {
             self.encode_coverage(&mut e)?;
@@ -547,13 +582,7 @@ impl FleetCollector {
             let district = school_of
                 .get(h.school_id.as_str())
                 .map_or("", |s| s.district.as_str());
-            [
-                ("school", h.school_id.clone()),
-                ("district", district.to_owned()),
-                ("host", h.hostname.clone()),
-                ("agent_id", h.agent_id.clone()),
-                ("role", h.role.as_str().to_owned()),
-            ]
+            host_label_set(&h.school_id, district, &h.hostname, &h.agent_id, h.role)
         };
         let reporting = || hosts.iter().copied().filter(|h| h.reports_total > 0);
         let inventoried = || hosts.iter().copied().filter(|h| h.has_inventory);
@@ -964,7 +993,7 @@ impl FleetCollector {
 type Pick = fn(&Summary) -> Option<f64>;
 
 /// Every coverage figure: metric name suffix, help, how to read it.
-fn coverage_fields() -> [(&'static str, &'static str, Pick); 15] {
+fn coverage_fields() -> [(&'static str, &'static str, Pick); 20] {
     [
         ("schools_registered", "Schools in the registry", |s| {
             Some(f64::from(s.schools_registered))
@@ -1032,6 +1061,31 @@ fn coverage_fields() -> [(&'static str, &'static str, Pick); 15] {
             "machines_security_baseline_met",
             "Machines meeting the security baseline",
             |s| Some(f64::from(s.machines_security_baseline_met)),
+        ),
+        (
+            "devices_known",
+            "Network devices on record (found or polled on the schools' LANs)",
+            |s| Some(f64::from(s.devices_known)),
+        ),
+        (
+            "devices_expected",
+            "Network devices expected by the registry",
+            |s| Some(f64::from(s.devices_expected)),
+        ),
+        (
+            "equipment_expected",
+            "Equipment expected by the registry: lab PCs and network devices",
+            |s| Some(f64::from(s.equipment_expected)),
+        ),
+        (
+            "equipment_recorded",
+            "Expected equipment with a digital record (reporting machines and known devices, at most each school's expectation)",
+            |s| Some(f64::from(s.equipment_recorded)),
+        ),
+        (
+            "equipment_record_ratio",
+            "Share of the expected equipment with a digital record",
+            Summary::equipment_record_ratio,
         ),
     ]
 }

@@ -30,6 +30,9 @@ pub const COLUMNS: [&str; 7] = [
     "contracted_mbps",
 ];
 
+/// Columns a registry may have; a registry without them means 0.
+pub const OPTIONAL_COLUMNS: [&str; 1] = ["expected_devices"];
+
 /// Longest accepted school id, in bytes; ids end up in URLs and labels.
 pub const MAX_ID_BYTES: usize = 64;
 
@@ -55,6 +58,12 @@ pub struct School {
     pub link_kind: LinkKind,
     /// Contracted download bandwidth, Mbit/s.
     pub contracted_mbps: f64,
+    /// Network devices the school should have on record (switches,
+    /// routers, printers, UPS units, projectors, ...): optional column
+    /// `expected_devices`, 0 when absent. With `expected_lab_pcs`, the
+    /// denominator of the equipment-with-a-digital-record share.
+    #[serde(default)]
+    pub expected_devices: u32,
 }
 
 /// Level of education of a registered school.
@@ -147,7 +156,7 @@ pub fn parse_csv(text: &str) -> Result<Vec<School>, RegistryError> {
             });
         }
     };
-    let index = match column_index(&headers) {
+    let (index, devices_column) = match column_index(&headers) {
         Ok(index) => index,
         Err(problems) => return Err(RegistryError { problems }),
     };
@@ -226,6 +235,20 @@ pub fn parse_csv(text: &str) -> Result<Vec<School>, RegistryError> {
                 );
             })
             .ok();
+        let expected_devices = match devices_column.map(|c| &record[c]) {
+            None | Some("") => Some(0),
+            Some(v) => v
+                .parse::<u32>()
+                .map_err(|_| {
+                    bad(
+                        "expected_devices",
+                        format!(
+                            "`{v}` is not a count of devices; allowed: a whole number, 0 or more, or empty"
+                        ),
+                    );
+                })
+                .ok(),
+        };
         let link_kind = field(5)
             .parse::<LinkKind>()
             .map_err(|e| bad("link_kind", e.to_string()))
@@ -257,8 +280,19 @@ pub fn parse_csv(text: &str) -> Result<Vec<School>, RegistryError> {
         }
 
         if problems.len() == before
-            && let (Some(level), Some(expected_lab_pcs), Some(link_kind), Some(contracted_mbps)) =
-                (level, expected_lab_pcs, link_kind, contracted_mbps)
+            && let (
+                Some(level),
+                Some(expected_lab_pcs),
+                Some(link_kind),
+                Some(contracted_mbps),
+                Some(expected_devices),
+            ) = (
+                level,
+                expected_lab_pcs,
+                link_kind,
+                contracted_mbps,
+                expected_devices,
+            )
         {
             schools.push(School {
                 id: id.to_owned(),
@@ -268,6 +302,7 @@ pub fn parse_csv(text: &str) -> Result<Vec<School>, RegistryError> {
                 expected_lab_pcs,
                 link_kind,
                 contracted_mbps,
+                expected_devices,
             });
         }
     }
@@ -279,13 +314,30 @@ pub fn parse_csv(text: &str) -> Result<Vec<School>, RegistryError> {
     }
 }
 
-/// Maps each of [`COLUMNS`] to its position in the header, or says which
-/// columns are missing, unknown or repeated.
-fn column_index(headers: &csv::StringRecord) -> Result<[usize; 7], Vec<Problem>> {
+/// Maps each of [`COLUMNS`] to its position in the header (and the
+/// optional `expected_devices`, when present), or says which columns are
+/// missing, unknown or repeated.
+fn column_index(headers: &csv::StringRecord) -> Result<([usize; 7], Option<usize>), Vec<Problem>> {
     let mut problems = Vec::new();
     let mut index = [usize::MAX; 7];
-    let allowed = COLUMNS.join(", ");
+    let mut devices = None;
+    let allowed = COLUMNS
+        .iter()
+        .chain(&OPTIONAL_COLUMNS)
+        .copied()
+        .collect::<Vec<_>>()
+        .join(", ");
     for (pos, name) in headers.iter().enumerate() {
+        if name == OPTIONAL_COLUMNS[0] {
+            if devices.replace(pos).is_some() {
+                problems.push(Problem {
+                    line: 1,
+                    column: Some(OPTIONAL_COLUMNS[0]),
+                    message: "appears twice in the header".to_owned(),
+                });
+            }
+            continue;
+        }
         match COLUMNS.iter().position(|c| *c == name) {
             Some(i) if index[i] != usize::MAX => problems.push(Problem {
                 line: 1,
@@ -305,12 +357,12 @@ fn column_index(headers: &csv::StringRecord) -> Result<[usize; 7], Vec<Problem>>
             problems.push(Problem {
                 line: 1,
                 column: Some(column),
-                message: format!("missing from the header; required: {allowed}"),
+                message: format!("missing from the header; required: {}", COLUMNS.join(", ")),
             });
         }
     }
     if problems.is_empty() {
-        Ok(index)
+        Ok((index, devices))
     } else {
         Err(problems)
     }
@@ -632,6 +684,7 @@ mod tests {
                 expected_lab_pcs: 20,
                 link_kind: LinkKind::FourG,
                 contracted_mbps: 25.0,
+                expected_devices: 0,
             }
         );
         assert_eq!(schools[1].district, "Kông Chro");
@@ -664,6 +717,27 @@ mod tests {
     }
 
     #[test]
+    fn expected_devices_is_optional_and_checked() {
+        let text = "id,name,district,level,expected_lab_pcs,link_kind,contracted_mbps,expected_devices\n\
+                    a1,A,Pleiku,primary,20,fibre,100,12\n\
+                    a2,B,Pleiku,primary,20,fibre,100,\n\
+                    a3,C,Pleiku,primary,20,fibre,100,many\n";
+        let err = parse_csv(text).expect_err("a3 is wrong");
+        assert_eq!(
+            err.to_string(),
+            "line 4: column `expected_devices`: `many` is not a count of devices; allowed: a whole number, 0 or more, or empty"
+        );
+        let ok = parse_csv(&text.replace("many", "0")).expect("valid");
+        assert_eq!(
+            ok.iter().map(|s| s.expected_devices).collect::<Vec<_>>(),
+            [12, 0, 0]
+        );
+        // Without the column, every school expects none.
+        let without = parse_csv(&with_header("a1,A,Pleiku,primary,20,fibre,100\n")).expect("valid");
+        assert_eq!(without[0].expected_devices, 0);
+    }
+
+    #[test]
     fn header_in_another_order_is_accepted() {
         let text = "name,id,district,level,expected_lab_pcs,link_kind,contracted_mbps\n\
                     School A,a1,Pleiku,office,0,none,0\n";
@@ -679,7 +753,7 @@ mod tests {
         assert_eq!(
             lines(text),
             [
-                "line 1: unknown column `link` in the header; allowed: id, name, district, level, expected_lab_pcs, link_kind, contracted_mbps",
+                "line 1: unknown column `link` in the header; allowed: id, name, district, level, expected_lab_pcs, link_kind, contracted_mbps, expected_devices",
                 "line 1: column `id`: appears twice in the header",
                 "line 1: column `link_kind`: missing from the header; required: id, name, district, level, expected_lab_pcs, link_kind, contracted_mbps",
             ]

@@ -22,6 +22,7 @@
 
 pub mod api;
 mod decode;
+mod device;
 mod inventory;
 mod limits;
 mod link;
@@ -31,6 +32,9 @@ mod security;
 mod throughput;
 
 pub use decode::{Batch, DecodeError, decode_batch, decode_report, decode_report_with};
+pub use device::{
+    Device, DeviceInterface, DeviceKind, Devices, PrinterSupply, SnmpData, UpsStatus,
+};
 pub use inventory::{DiskInfo, DiskKind, Dmi, InterfaceInfo, Inventory, Role};
 pub use limits::{LimitError, Limits};
 pub use link::{EnrollLink, LinkError};
@@ -81,6 +85,10 @@ pub struct Report {
     /// Posture checks and listening sockets, on the agent's slow schedule.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub security: Option<Security>,
+    /// Network devices found and polled on the school's LAN (server role,
+    /// slow schedule).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub devices: Option<Devices>,
     /// Sources that failed this interval; the other sections still ship.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub errors: Vec<SourceError>,
@@ -100,6 +108,7 @@ impl Report {
             throughput: None,
             health: None,
             security: None,
+            devices: None,
             errors: Vec::new(),
         }
     }

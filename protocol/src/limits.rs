@@ -5,7 +5,7 @@
 //! cardinality of `/metrics`; they are far above what a real school machine
 //! has (a lab PC has a handful of interfaces and disks).
 
-use crate::{InterfaceSample, Inventory, Report, Sample, Security};
+use crate::{Devices, InterfaceSample, Inventory, Report, Sample, Security};
 use thiserror::Error;
 
 /// Limits enforced by [`crate::decode_report`].
@@ -29,6 +29,15 @@ pub struct Limits {
     pub max_listening: usize,
     /// Most probe targets in one report.
     pub max_probes: usize,
+    /// Most network devices in the devices section (a /24 holds 254).
+    pub max_devices: usize,
+    /// Most interfaces of one polled device (a 48-port switch with its
+    /// VLAN and stack interfaces stays well under it).
+    pub max_device_interfaces: usize,
+    /// Most printer supplies of one device.
+    pub max_supplies: usize,
+    /// Most swept subnets in the devices section.
+    pub max_subnets: usize,
 }
 
 impl Limits {
@@ -43,6 +52,10 @@ impl Limits {
         max_checks: 64,
         max_listening: 512,
         max_probes: 64,
+        max_devices: 512,
+        max_device_interfaces: 128,
+        max_supplies: 16,
+        max_subnets: 16,
     };
 }
 
@@ -122,6 +135,118 @@ impl Limits {
         self.count("probes", r.probes.len(), self.max_probes)?;
         for (i, p) in r.probes.iter().enumerate() {
             self.probe(i, p)?;
+        }
+        if let Some(d) = &r.devices {
+            self.devices(d)?;
+        }
+        Ok(())
+    }
+
+    fn devices(&self, d: &Devices) -> Result<(), LimitError> {
+        self.count("devices.subnets", d.subnets.len(), self.max_subnets)?;
+        for (i, s) in d.subnets.iter().enumerate() {
+            self.string(&format!("devices.subnets[{i}]"), s)?;
+        }
+        self.count("devices.devices", d.devices.len(), self.max_devices)?;
+        for (i, dev) in d.devices.iter().enumerate() {
+            let at = format!("devices.devices[{i}]");
+            self.string(&format!("{at}.address"), &dev.address)?;
+            if dev.address.is_empty() {
+                return Err(invalid(&format!("{at}.address"), "must not be empty"));
+            }
+            // The collector keys a school's devices by MAC, else address:
+            // two entries with the same key would overwrite each other.
+            let key = dev.mac.as_deref().unwrap_or(&dev.address);
+            if d.devices[..i]
+                .iter()
+                .any(|o| o.mac.as_deref().unwrap_or(&o.address) == key)
+            {
+                return Err(invalid(
+                    &format!("{at}.mac"),
+                    "the same device (MAC, else address) appears twice",
+                ));
+            }
+            for (name, v) in [
+                ("mac", &dev.mac),
+                ("vendor", &dev.vendor),
+                ("error", &dev.error),
+            ] {
+                if let Some(v) = v {
+                    self.string(&format!("{at}.{name}"), v)?;
+                }
+            }
+            if let Some(s) = &dev.snmp {
+                self.snmp(&at, s)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn snmp(&self, at: &str, s: &crate::SnmpData) -> Result<(), LimitError> {
+        for (name, v) in [
+            ("sys_descr", &s.sys_descr),
+            ("sys_object_id", &s.sys_object_id),
+            ("sys_name", &s.sys_name),
+            ("sys_location", &s.sys_location),
+        ] {
+            self.string(&format!("{at}.snmp.{name}"), v)?;
+        }
+        for (name, v) in [("model", &s.model), ("serial", &s.serial)] {
+            if let Some(v) = v {
+                self.string(&format!("{at}.snmp.{name}"), v)?;
+            }
+        }
+        finite_not_negative(&format!("{at}.snmp.uptime_seconds"), Some(s.uptime_seconds))?;
+        self.count(
+            &format!("{at}.snmp.interfaces"),
+            s.interfaces.len(),
+            self.max_device_interfaces,
+        )?;
+        for (j, n) in s.interfaces.iter().enumerate() {
+            let f = format!("{at}.snmp.interfaces[{j}]");
+            self.string(&format!("{f}.name"), &n.name)?;
+            self.string(&format!("{f}.alias"), &n.alias)?;
+            if s.interfaces[..j].iter().any(|o| o.index == n.index) {
+                return Err(invalid(
+                    &format!("{f}.index"),
+                    "the same ifIndex appears twice",
+                ));
+            }
+            finite_not_negative(&format!("{f}.in_bps"), n.in_bps)?;
+            finite_not_negative(&format!("{f}.out_bps"), n.out_bps)?;
+        }
+        if let Some(u) = &s.ups {
+            if !(1..=4).contains(&u.battery_status) {
+                return Err(invalid(
+                    &format!("{at}.snmp.ups.battery_status"),
+                    "must be 1 to 4 (unknown, normal, low, depleted)",
+                ));
+            }
+            finite_not_negative(&format!("{at}.snmp.ups.charge_percent"), u.charge_percent)?;
+            if u.charge_percent.is_some_and(|c| c > 100.0) {
+                return Err(invalid(
+                    &format!("{at}.snmp.ups.charge_percent"),
+                    "must be 0 to 100",
+                ));
+            }
+            finite_not_negative(&format!("{at}.snmp.ups.runtime_seconds"), u.runtime_seconds)?;
+        }
+        self.count(
+            &format!("{at}.snmp.supplies"),
+            s.supplies.len(),
+            self.max_supplies,
+        )?;
+        for (j, p) in s.supplies.iter().enumerate() {
+            let f = format!("{at}.snmp.supplies[{j}]");
+            self.string(&format!("{f}.description"), &p.description)?;
+            if p.level_ratio
+                .is_some_and(|v| !v.is_finite() || !(0.0..=1.0).contains(&v))
+            {
+                return Err(invalid(
+                    &format!("{f}.level_ratio"),
+                    "must be between 0 and 1",
+                ));
+            }
         }
         Ok(())
     }
@@ -308,6 +433,13 @@ impl Limits {
         }
         Ok(())
     }
+}
+
+fn finite_not_negative(field: &str, v: Option<f64>) -> Result<(), LimitError> {
+    if v.is_some_and(|v| !v.is_finite() || v < 0.0) {
+        return Err(invalid(field, "must be finite and not negative"));
+    }
+    Ok(())
 }
 
 fn invalid(field: &str, reason: &'static str) -> LimitError {

@@ -11,6 +11,7 @@
 //! Times here are offsets in fleet time from the start of the run, in ms;
 //! [`crate::clock::Clock`] maps them to the wall clock.
 
+use crate::devices::DeviceSet;
 use rand::rngs::Xoshiro256PlusPlus;
 use rand::{RngExt, SeedableRng};
 use schoolwatch_collector::registry::{LinkKind, School};
@@ -64,6 +65,9 @@ pub struct FleetSpec {
     /// The checks a machine must pass (the targets' security baseline);
     /// failing hosts fail one or two of these.
     pub baseline: Vec<String>,
+    /// Schools with a server have network devices ([`DeviceSet`]) that its
+    /// reports carry.
+    pub devices: bool,
 }
 
 /// The whole simulated fleet.
@@ -96,6 +100,9 @@ pub struct SimSchool {
     pub path: CollectorPath,
     /// Its hosts in [`Fleet::hosts`].
     pub hosts: Range<usize>,
+    /// Its network devices, which its server reports; `None` without a
+    /// server (or with `--no-devices`).
+    pub devices: Option<DeviceSet>,
 }
 
 /// A stretch of fleet time when a school is dark. For a WAN or LAN outage
@@ -391,6 +398,10 @@ impl Fleet {
             for (host, w) in out.hosts[first..].iter_mut().zip(&weights) {
                 host.peak_rx_bytes_per_second = school_peak * w / total;
             }
+            // From a stream of their own, so the other choices stay.
+            let hosts = &out.hosts[first..];
+            let devices = (spec.devices && hosts.iter().any(|h| h.role == Role::Server))
+                .then(|| DeviceSet::build(spec.seed, school, gateway, hosts, spec.duration_ms));
             out.schools.push(SimSchool {
                 school: school.clone(),
                 link_mbps,
@@ -398,6 +409,7 @@ impl Fleet {
                 gateway,
                 path,
                 hosts: first..out.hosts.len(),
+                devices,
             });
         }
         out
@@ -766,6 +778,7 @@ mod tests {
                 "firewall_active".into(),
                 "endpoint_protection_running".into(),
             ],
+            devices: true,
         }
     }
 

@@ -8,15 +8,19 @@
 //! (interface counters that follow the school day, CPU and memory, its
 //! inventory, posture checks, the school's throughput test) and ships it
 //! as the agent does, with the ICMP probes of its gateway and of the
-//! collector. Some PCs are old and under the plan's minimum, some fail
-//! posture checks, some schools go dark for a while: their operator's link
-//! (WAN), their own network (LAN) or their power. The run ends with a
-//! ground truth of what the collector should now show.
+//! collector; a school's server also reports its network devices (the
+//! switch and its uplink, the UPS, printers, what a LAN sweep finds).
+//! Some PCs are old and under the plan's minimum, some fail posture
+//! checks, some schools go dark for a while: their operator's link (WAN),
+//! their own network (LAN) or their power. The run ends with a ground
+//! truth of what the collector should now show.
 //!
 //! # Layout
 //! - [`fleet`]: the deterministic model: hosts, hardware, outages and their
 //!   kinds, paths to the collector, posture.
 //! - [`traffic`]: the school-day curve and the byte counters it gives.
+//! - [`devices`]: each school's network devices and their pictures in the
+//!   server's reports.
 //! - [`report`]: protocol reports of a simulated host.
 //! - [`clock`]: fleet time against the wall clock (`--speed`).
 //! - [`spool`]: a host's backlog, in the agent's queue or in memory.
@@ -25,6 +29,7 @@
 //! - [`truth`]: the ground-truth tally and the end-of-run summary.
 
 pub mod clock;
+pub mod devices;
 pub mod fleet;
 pub mod progress;
 pub mod report;
@@ -74,6 +79,8 @@ pub struct Options {
     pub speed: f64,
     /// Fleet time between posture reports of a host.
     pub security_every: Duration,
+    /// Fleet time between devices pictures of a school's server.
+    pub devices_every: Duration,
     /// The plan's targets, for the ground truth.
     pub targets: Targets,
     /// The agent's queue per host under this directory, with this
@@ -178,6 +185,9 @@ pub async fn run(
         fleet,
         clock,
         security_every_ms: opts.security_every.as_millis() as u64,
+        devices_every_ms: u64::try_from(opts.devices_every.as_millis())
+            .unwrap_or(u64::MAX)
+            .max(1),
         baseline: opts.targets.security.baseline.clone(),
         permits,
         live: Arc::new(Live::default()),

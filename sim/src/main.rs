@@ -26,7 +26,11 @@ one every --interval of fleet time. Schools and link kinds come from the
 registry; 4G links carry about 25 Mbit/s. Interface counters follow the
 school day (UTC+7), a share of PCs are old and under the plan's minimum,
 a share fail posture checks (some only from a moment in the run, a
-regression), and a share of schools go dark for a while, each outage of one
+regression), every school's server reports the school's network devices
+every --devices-interval (a switch whose uplink port carries the school's
+traffic, a router, printers whose supplies run down, projectors, access
+points, a UPS that some schools' flaky mains puts on battery; some devices
+go missing, some schools have fewer than the registry expects), and a share of schools go dark for a while, each outage of one
 kind (--outage-kinds): the operator's link (wan: the machines keep sampling
 and queue, their gateway answers, the collector does not), the school's own
 network (lan: they queue, and the gateway is silent too), or the power
@@ -149,6 +153,15 @@ struct Cli {
     /// `[security] interval_secs`).
     #[arg(long, default_value = "1h", value_parser = humantime::parse_duration)]
     security_interval: Duration,
+    /// Fleet time between the network devices pictures of a school's
+    /// server (the agent's `[snmp] interval_secs`); each rides the next
+    /// report.
+    #[arg(long, default_value = "60s", value_parser = humantime::parse_duration)]
+    devices_interval: Duration,
+    /// No network devices: servers' reports carry no devices section (as
+    /// before the agent polled any).
+    #[arg(long, conflicts_with = "devices_interval")]
+    no_devices: bool,
     /// The plan's targets (config/targets.toml) the ground truth applies;
     /// the defaults (equal to the shipped file) when not given.
     #[arg(long)]
@@ -323,6 +336,10 @@ fn options(cli: Cli) -> anyhow::Result<(Options, Option<PathBuf>)> {
     if cli.security_interval.is_zero() {
         problems.push("--security-interval: must be more than 0".into());
     }
+    if cli.devices_interval.is_zero() {
+        problems
+            .push("--devices-interval: must be more than 0 (--no-devices turns them off)".into());
+    }
     if cli.concurrency == 0 {
         problems.push("--concurrency: must be 1 or more".into());
     }
@@ -363,10 +380,12 @@ fn options(cli: Cli) -> anyhow::Result<(Options, Option<PathBuf>)> {
             duration_ms: ms(cli.duration),
             interval_ms: ms(cli.interval),
             baseline: targets.security.baseline.clone(),
+            devices: !cli.no_devices,
         },
         schools,
         speed: cli.speed,
         security_every: cli.security_interval,
+        devices_every: cli.devices_interval,
         targets,
         queue: cli.queue_dir.map(|dir| {
             (

@@ -4,7 +4,8 @@
 //! back), a sample and a probe round (the school's gateway and the
 //! collector, [`Builder::probes`]) in every one, posture checks when the
 //! agent starts and then every `--security-interval` of fleet time (the
-//! agent's `[security] interval_secs`), and the agent's health.
+//! agent's `[security] interval_secs`), the school's network devices in
+//! the server's reports ([`crate::devices`]), and the agent's health.
 //!
 //! A report is a pure function of the fleet, the host, its tick in the
 //! run and the health passed in, so a report that waits for a link to
@@ -49,6 +50,9 @@ pub struct Builder<'a> {
     /// The collector's host name (from its URL), the target the agent's
     /// collector probe names.
     pub collector_host: &'a str,
+    /// Fleet time between two devices pictures of a school's server
+    /// (the agent's `[snmp] interval_secs`), ms; 0: none.
+    pub devices_every_ms: u64,
 }
 
 impl Builder<'_> {
@@ -79,6 +83,9 @@ impl Builder<'_> {
             && self.fleet.schools[host.school].hosts.start == h
         {
             r.throughput = Some(self.throughput(host, sampled_at_ms, &mut noise));
+        }
+        if self.carries_devices(h, k) {
+            r.devices = self.devices(h, k);
         }
         r.probes = self.probes(h, k);
         r.health = health;
@@ -398,6 +405,7 @@ mod tests {
                 duration_ms: 3 * 3_600_000,
                 interval_ms: 60_000,
                 baseline: vec!["firewall_active".into()],
+                devices: true,
             },
         )
     }
@@ -422,6 +430,7 @@ mod tests {
                 duration_ms: 3 * 3_600_000,
                 interval_ms: 600_000,
                 baseline: Vec::new(),
+                devices: true,
             },
         );
         let b = Builder {
@@ -430,6 +439,7 @@ mod tests {
             security_every_ms: 3_600_000,
             baseline: &[],
             collector_host: "collector.example",
+            devices_every_ms: 60_000,
         };
         let (mut seen_loss, mut seen_wan, mut seen_lan) = (false, false, false);
         for h in 0..f.hosts.len() {
@@ -510,6 +520,7 @@ mod tests {
             security_every_ms: 3_600_000,
             baseline: &baseline,
             collector_host: "collector.example",
+            devices_every_ms: 60_000,
         };
         let mut last_rx = 0;
         for k in 0..f.ticks(0) {

@@ -53,6 +53,8 @@ pub struct Shared {
     pub clock: Clock,
     /// Fleet time between posture reports, ms.
     pub security_every_ms: u64,
+    /// Fleet time between devices pictures of a school's server, ms.
+    pub devices_every_ms: u64,
     /// The security baseline (see [`Builder::baseline`]).
     pub baseline: Vec<String>,
     /// Bounds the requests in flight.
@@ -75,6 +77,7 @@ impl Shared {
             security_every_ms: self.security_every_ms,
             baseline: &self.baseline,
             collector_host: &self.collector_host,
+            devices_every_ms: self.devices_every_ms,
         }
     }
 }
@@ -221,6 +224,13 @@ pub struct HostResult {
     /// Tick of the newest acknowledged report: the one whose probes the
     /// collector keeps (it keeps the highest sequence's).
     pub last_acked_k: Option<u64>,
+    /// The school's devices in at least one acknowledged devices picture
+    /// (bit `i` for device `i` of its [`crate::devices::DeviceSet`]): what
+    /// the collector has on record.
+    pub devices_seen: u64,
+    /// Tick of the newest acknowledged report with a devices picture: the
+    /// one the collector's device states and missing devices follow.
+    pub last_devices_k: Option<u64>,
     /// When the collector last acknowledged something of this host.
     pub last_ack: Option<Instant>,
     /// The latest reason a request failed or was refused.
@@ -382,6 +392,10 @@ impl Sender {
                             self.result.last_security_k = self.result.last_security_k.max(Some(k));
                         }
                         self.result.last_acked_k = self.result.last_acked_k.max(Some(k));
+                        if b.carries_devices(h, k) {
+                            self.result.devices_seen |= b.devices_present(h, k);
+                            self.result.last_devices_k = self.result.last_devices_k.max(Some(k));
+                        }
                     }
                     self.result.last_ack = Some(Instant::now());
                     self.backoff = BACKOFF_MIN;

@@ -8,12 +8,14 @@
 //! with `schoolwatch-collector coverage --format json` and `coverage
 //! --outages`.
 
-use crate::fleet::OutageKind;
+use crate::fleet::{OutageKind, SimSchool};
+use crate::report::Builder;
 use crate::ship::{HostResult, Shared};
 use schoolwatch_collector::coverage::{self, HostFacts};
 use schoolwatch_collector::targets::Targets;
 use schoolwatch_protocol::{ProbeKind, ProbeResult, Role};
 use serde::Serialize;
+use std::collections::BTreeMap;
 use std::time::Duration;
 use tokio::time::Instant;
 
@@ -90,8 +92,70 @@ pub struct SchoolTruth {
     /// Wall-clock seconds from the school's last acknowledged report to
     /// the end of the run; `None` when nothing was acknowledged.
     pub silent_secs: Option<f64>,
+    /// Its network devices as the collector should have them; `None`
+    /// when it has no server to report them (or with `--no-devices`).
+    pub devices: Option<DevicesTruth>,
+    /// Network devices the registry expects (`expected_devices`, 0 when
+    /// it does not say).
+    pub devices_expected: u32,
+    /// Equipment the registry expects: lab PCs and network devices.
+    pub equipment_expected: u32,
+    /// Equipment with a digital record, as the collector counts it:
+    /// reporting hosts plus devices on record, at most
+    /// `equipment_expected`.
+    pub equipment_recorded: u32,
     /// What became of its reports.
     pub reports: Counts,
+}
+
+/// A school's network devices at the end of the run, from the pictures
+/// its server's acknowledged reports carried.
+#[derive(Debug, Clone, Serialize)]
+pub struct DevicesTruth {
+    /// Devices the school has in the simulation (fewer than expected at
+    /// some schools).
+    pub installed: u32,
+    /// Devices on record: in at least one acknowledged picture.
+    pub known: u32,
+    /// Those by kind (the kind the agent gave them in the newest
+    /// acknowledged picture that held them).
+    pub by_kind: BTreeMap<&'static str, u32>,
+    /// Those by kind and vendor (`unknown` without one), as the
+    /// collector's `schoolwatch_school_devices{kind,vendor}` counts them.
+    pub by_kind_vendor: Vec<KindVendor>,
+    /// Devices on record that the newest acknowledged picture lacks.
+    pub missing: u32,
+    /// UPS units on battery in the newest acknowledged picture.
+    pub ups_on_battery: u32,
+    /// The uplink port's rates in the newest acknowledged picture;
+    /// `None` when it had none (no picture, the first poll after the
+    /// agent started, or the poll failed).
+    pub uplink: Option<UplinkTruth>,
+    /// Sampling time of the newest acknowledged picture, ms since the
+    /// epoch.
+    pub last_picture_ms: Option<u64>,
+}
+
+/// A count of devices of one kind and vendor.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, PartialOrd, Ord)]
+pub struct KindVendor {
+    /// The kind's label value.
+    pub kind: &'static str,
+    /// The vendor from the MAC's OUI, `unknown` without one.
+    pub vendor: String,
+    /// Devices.
+    pub count: u32,
+}
+
+/// The school's uplink in a picture.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct UplinkTruth {
+    /// Into the school, bits/s.
+    pub receive_bps: f64,
+    /// Out of the school, bits/s.
+    pub transmit_bps: f64,
+    /// The port's speed, bits/s.
+    pub speed_bps: f64,
 }
 
 /// An outage in fleet time.
@@ -242,6 +306,13 @@ pub fn tally(
             in_outage_at_end: s.outage.is_some_and(|o| o.covers(fleet.duration_ms)),
             collector_path: None,
             silent_secs: None,
+            devices: None,
+            devices_expected: s.school.expected_devices,
+            equipment_expected: s
+                .school
+                .expected_lab_pcs
+                .saturating_add(s.school.expected_devices),
+            equipment_recorded: 0,
             reports: Counts::default(),
         };
         let mut last_ack: Option<Instant> = None;
@@ -282,6 +353,12 @@ pub fn tally(
         }
         t.silent_secs = last_ack.map(|a| ended.saturating_duration_since(a).as_secs_f64());
         t.collector_path = path.mean();
+        t.devices = devices_truth(&b, s, results);
+        let known = t.devices.as_ref().map_or(0, |d| d.known);
+        t.equipment_recorded = t
+            .hosts_reporting
+            .saturating_add(known)
+            .min(t.equipment_expected);
         totals.sum(&t.reports);
         schools.push(t);
     }
@@ -305,6 +382,93 @@ pub fn tally(
         schools,
         totals,
     }
+}
+
+/// What the collector should have of school `s`'s devices, from what its
+/// server's acknowledged pictures held.
+fn devices_truth(b: &Builder<'_>, s: &SimSchool, results: &[HostResult]) -> Option<DevicesTruth> {
+    let set = s.devices.as_ref()?;
+    let h = s
+        .hosts
+        .clone()
+        .find(|&h| b.fleet.hosts[h].role == Role::Server)?;
+    let r = &results[h];
+    let mut t = DevicesTruth {
+        installed: set.devices.len() as u32,
+        known: 0,
+        by_kind: BTreeMap::new(),
+        by_kind_vendor: Vec::new(),
+        missing: 0,
+        ups_on_battery: 0,
+        uplink: None,
+        last_picture_ms: None,
+    };
+    let Some(k) = r.last_devices_k else {
+        return Some(t);
+    };
+    t.last_picture_ms = Some(b.fleet_start_ms + b.fleet.tick_ms(h, k));
+    let last = b.devices(h, k).unwrap_or_default();
+    let in_last = b.devices_present(h, k);
+    let mut by_kind_vendor: BTreeMap<(&'static str, String), u32> = BTreeMap::new();
+    for (i, d) in set.devices.iter().enumerate() {
+        if r.devices_seen & (1 << i) == 0 {
+            continue;
+        }
+        t.known += 1;
+        // The collector keeps each device as the newest picture holding it
+        // showed it: a polled device under its address, a swept one under
+        // its MAC.
+        let key = if d.configured {
+            d.address.to_string()
+        } else {
+            d.mac.clone()
+        };
+        let (kind, vendor) = if in_last & (1 << i) != 0 {
+            let e = last
+                .devices
+                .iter()
+                .find(|e| e.mac.as_deref().unwrap_or(&e.address) == key)
+                .expect("a device the mask holds is in the picture");
+            (e.kind, e.vendor.clone())
+        } else {
+            // Only swept devices go missing, and a sweep describes one
+            // the same way every time.
+            t.missing += 1;
+            (d.swept_kind(), d.vendor.map(str::to_owned))
+        };
+        *t.by_kind.entry(kind.as_str()).or_default() += 1;
+        *by_kind_vendor
+            .entry((
+                kind.as_str(),
+                vendor.unwrap_or_else(|| "unknown".to_owned()),
+            ))
+            .or_default() += 1;
+    }
+    t.by_kind_vendor = by_kind_vendor
+        .into_iter()
+        .map(|((kind, vendor), count)| KindVendor {
+            kind,
+            vendor,
+            count,
+        })
+        .collect();
+    for snmp in last.devices.iter().filter_map(|d| d.snmp.as_ref()) {
+        t.ups_on_battery += u32::from(snmp.ups.as_ref().is_some_and(|u| u.on_battery));
+        for i in snmp.interfaces.iter().filter(|i| i.uplink) {
+            let (Some(rx), Some(tx)) = (i.in_bps, i.out_bps) else {
+                continue;
+            };
+            let u = t.uplink.get_or_insert(UplinkTruth {
+                receive_bps: 0.0,
+                transmit_bps: 0.0,
+                speed_bps: 0.0,
+            });
+            u.receive_bps += rx;
+            u.transmit_bps += tx;
+            u.speed_bps += i.speed_bps as f64;
+        }
+    }
+    Some(t)
 }
 
 /// Sums of collector probes, as the collector averages them.
@@ -383,6 +547,16 @@ impl Truth {
             })
             .collect::<Vec<_>>()
             .join(", ");
+        let devices: Vec<&DevicesTruth> = self
+            .schools
+            .iter()
+            .filter_map(|s| s.devices.as_ref())
+            .collect();
+        let known: u32 = devices.iter().map(|d| d.known).sum();
+        let missing: u32 = devices.iter().map(|d| d.missing).sum();
+        let on_battery: u32 = devices.iter().map(|d| d.ups_on_battery).sum();
+        let recorded: u32 = self.schools.iter().map(|s| s.equipment_recorded).sum();
+        let expected: u32 = self.schools.iter().map(|s| s.equipment_expected).sum();
         let fleet = Duration::from_millis(self.fleet_end_ms - self.fleet_start_ms);
         let rate = t.acked as f64 / self.wall_secs.max(0.001);
         let mut out = format!(
@@ -391,6 +565,8 @@ impl Truth {
              {} requests, {} retried; {:.0} reports/s acknowledged.\n\
              Hosts reporting: {reporting} of {hosts}; {meeting} meet the minimum machine configuration; \
              {sec_ok} of {sec} with posture checks meet the security baseline.\n\
+             Devices: {known} on record in {} schools, {missing} missing, {on_battery} UPS on battery at the end; \
+             equipment with a digital record: {recorded} of {expected} expected.\n\
              Outages: {} ended ({kinds}); {} schools still dark at the end{}.",
             self.schools.len(),
             self.seed,
@@ -406,6 +582,7 @@ impl Truth {
             t.requests,
             t.retries,
             rate,
+            devices.len(),
             ended.len(),
             dark.len(),
             if dark.is_empty() {

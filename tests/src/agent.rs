@@ -177,12 +177,27 @@ pub fn host_counts(c: &TestCollector, agent_id: &str) -> HostCounts {
     }
 }
 
-/// One reason's dropped count from `/metrics`.
+/// One reason's dropped count from `/metrics`, once the host is there:
+/// the collector keeps a fleet picture for a while in proportion to what
+/// it cost to build, so a host that just reported may take a moment.
 pub fn dropped(c: &TestCollector, agent_id: &str, reason: &str) -> u64 {
-    crate::metric(
-        &c.metrics(),
-        "schoolwatch_host_queue_dropped_reports_total",
-        &[("agent_id", agent_id), ("reason", reason)],
-    )
-    .unwrap_or(0.0) as u64
+    let start = std::time::Instant::now();
+    loop {
+        let text = c.metrics();
+        let here = crate::metric(
+            &text,
+            "schoolwatch_host_reports_total",
+            &[("agent_id", agent_id)],
+        )
+        .is_some();
+        if here || start.elapsed() > std::time::Duration::from_secs(15) {
+            return crate::metric(
+                &text,
+                "schoolwatch_host_queue_dropped_reports_total",
+                &[("agent_id", agent_id), ("reason", reason)],
+            )
+            .unwrap_or(0.0) as u64;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
 }

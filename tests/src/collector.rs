@@ -2,10 +2,12 @@
 //! certificates made for the test, a small registry, and helpers to enroll
 //! agents and talk to it.
 
+use crate::postgres::TestDatabase;
 use crate::{ChildGuard, bin, free_port, stdout_of};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// A small registry: four schools in two districts, with Vietnamese names.
@@ -31,6 +33,10 @@ pub struct TestCollector {
     /// The network namespace it runs in, if not the test's own.
     ns: Option<String>,
     child: Option<ChildGuard>,
+    /// Its PostgreSQL database on the PostgreSQL pass (`SCHOOLWATCH_TEST_POSTGRES`
+    /// set), shared with the collectors made by [`Self::sibling`]; dropped
+    /// with the last of them, after `child` (declared before) is killed.
+    database: Option<Arc<TestDatabase>>,
 }
 
 impl TestCollector {
@@ -53,11 +59,31 @@ impl TestCollector {
         let port = free_port();
         let addr: SocketAddr = format!("{ip}:{port}").parse().unwrap();
         let config = dir.path().join("collector.toml");
+        // On the PostgreSQL pass the store is a fresh database; data_dir
+        // still holds the rest (remote_write queues and such).
+        let database = TestDatabase::create().map(Arc::new);
+        // A collector in a network namespace reaches the server by its
+        // Unix socket: the namespace's 127.0.0.1 is not the server's.
+        let store = match &database {
+            None => String::new(),
+            Some(db) => {
+                let url = match ns {
+                    None => db.url.clone(),
+                    Some(_) => db.socket_url().unwrap_or_else(|| {
+                        panic!(
+                            "{} is not set: scripts/with-postgres.sh sets it",
+                            crate::postgres::SOCKET_ENV
+                        )
+                    }),
+                };
+                format!("backend = \"postgres\"\nurl = \"{url}\"\n")
+            }
+        };
         std::fs::write(
             &config,
             format!(
                 "[server]\nlisten = \"{addr}\"\ntls_cert = \"collector.pem\"\ntls_key = \"collector.key\"\n\
-                 [store]\ndata_dir = \"data\"\n{extra}\n"
+                 [store]\ndata_dir = \"data\"\n{store}{extra}\n"
             ),
         )
         .unwrap();
@@ -70,11 +96,65 @@ impl TestCollector {
             dir,
             ns: ns.map(|n| n.name().to_owned()),
             child: None,
+            database,
         };
         let csv = c.dir.path().join("schools.csv");
         c.cli(&["schools", "import", csv.to_str().unwrap()]);
         c.restart();
         c
+    }
+
+    /// A second collector sharing this one's PostgreSQL database, config
+    /// and certificate (agents trust either), with a directory, data_dir
+    /// and loopback port of its own: several collectors behind one
+    /// address. Only on the PostgreSQL pass; SQLite is one collector's.
+    pub fn sibling(&self) -> Self {
+        let database = self
+            .database
+            .clone()
+            .expect("collectors share a store only on PostgreSQL: check postgres::server() first");
+        assert!(
+            self.ns.is_none(),
+            "siblings run in the test's own namespace"
+        );
+        let dir = tempfile::tempdir().expect("temp dir");
+        // The top-level files: config, certificate, key, CA, registry and
+        // whatever a test added beside them (not data/ nor agent states).
+        for entry in std::fs::read_dir(self.dir.path()).unwrap() {
+            let entry = entry.unwrap();
+            if entry.file_type().unwrap().is_file() {
+                std::fs::copy(entry.path(), dir.path().join(entry.file_name())).unwrap();
+            }
+        }
+        let addr: SocketAddr = format!("{}:{}", self.addr.ip(), free_port())
+            .parse()
+            .unwrap();
+        let config = dir.path().join("collector.toml");
+        let text = std::fs::read_to_string(&config).unwrap();
+        let listen = format!("listen = \"{}\"", self.addr);
+        assert!(text.contains(&listen), "{text}");
+        std::fs::write(
+            &config,
+            text.replacen(&listen, &format!("listen = \"{addr}\""), 1),
+        )
+        .unwrap();
+        let mut c = Self {
+            url: format!("https://{addr}"),
+            addr,
+            ca_pem: self.ca_pem.clone(),
+            config,
+            dir,
+            ns: None,
+            child: None,
+            database: Some(database),
+        };
+        c.restart();
+        c
+    }
+
+    /// The PostgreSQL URL of its store, on the PostgreSQL pass.
+    pub fn postgres_url(&self) -> Option<&str> {
+        self.database.as_deref().map(|db| db.url.as_str())
     }
 
     /// Starts (or starts again) the `serve` process and waits for it.
@@ -243,8 +323,20 @@ impl TestCollector {
     }
 
     /// The sequences stored for `agent_id`, read from the collector's
-    /// database (safe while it runs: WAL lets readers in).
+    /// database: its PostgreSQL database on that pass, else the SQLite file
+    /// (safe while it runs: WAL lets readers in).
     pub fn stored_sequences(&self, agent_id: &str) -> Vec<u64> {
+        if let Some(url) = self.postgres_url() {
+            let agent_id = agent_id.to_owned();
+            return crate::postgres::with_client(url, move |c| {
+                let rows = c.query(
+                    "SELECT sequence::bigint FROM reports WHERE agent_id = $1 ORDER BY sequence",
+                    &[&agent_id],
+                )?;
+                Ok(rows.iter().map(|r| r.get::<_, i64>(0) as u64).collect())
+            })
+            .unwrap_or_else(|e| panic!("read the stored sequences from {url}: {e:#}"));
+        }
         let db = self.dir.path().join("data").join("schoolwatch.db");
         let conn =
             rusqlite::Connection::open_with_flags(&db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)

@@ -55,6 +55,7 @@ pub fn exposition_escaping(data: &[u8]) {
         expected_lab_pcs: 1,
         link_kind: LinkKind::Fibre,
         contracted_mbps: 10.0,
+        expected_devices: 0,
     };
     let host = HostState {
         agent_id: "a1".into(),
@@ -93,6 +94,39 @@ pub fn exposition_escaping(data: &[u8]) {
         }],
         throughput: None,
     };
+    // A device whose agent-supplied strings are the same hostile text.
+    let device = schoolwatch_collector::store::DeviceRow {
+        school_id: "s1".into(),
+        key: hostname.clone(),
+        address: hostname.clone(),
+        mac: None,
+        vendor: Some(cpu.clone()),
+        kind: schoolwatch_protocol::DeviceKind::Switch,
+        configured: true,
+        icmp_up: true,
+        snmp: Some(schoolwatch_protocol::SnmpData {
+            sys_name: name.clone(),
+            interfaces: vec![schoolwatch_protocol::DeviceInterface {
+                name: cpu.clone(),
+                alias: name.clone(),
+                in_bps: Some(1.0),
+                out_bps: Some(1.0),
+                speed_bps: 10,
+                uplink: true,
+                ..Default::default()
+            }],
+            supplies: vec![schoolwatch_protocol::PrinterSupply {
+                description: name.clone(),
+                level_ratio: Some(0.5),
+            }],
+            ..Default::default()
+        }),
+        error: Some(name.clone()),
+        reporter: "a1".into(),
+        first_seen_ms: 1,
+        last_seen_ms: 1,
+        missing: false,
+    };
     let targets = Targets::default();
     let cov = vec![coverage::school(
         &SchoolFacts {
@@ -104,6 +138,7 @@ pub fn exposition_escaping(data: &[u8]) {
             availability_7d: None,
             measured_download_mbps: None,
             collector_path: None,
+            devices_known: 1,
             outages: vec![schoolwatch_collector::outage::Outage::new(
                 1,
                 None,
@@ -124,6 +159,12 @@ pub fn exposition_escaping(data: &[u8]) {
         hosts: vec![host],
         regressions: Vec::new(),
         regression_counts: vec![("s1".into(), name.clone(), 1)],
+        school_devices: [(
+            "s1".to_owned(),
+            schoolwatch_collector::devices::summarize([&device], 2),
+        )]
+        .into(),
+        devices: vec![device],
     };
     let (_, out) = Metrics::new().encode(
         Arc::new(fleet),
@@ -132,13 +173,23 @@ pub fn exposition_escaping(data: &[u8]) {
         &schoolwatch_collector::metrics::Selection::default(),
         false,
     );
-    let mut seen_host = false;
+    let (mut seen_host, mut seen_device) = (false, false);
     for line in out.lines().filter(|l| !l.starts_with('#') && !l.is_empty()) {
         let labels = parse_sample(line).unwrap_or_else(|| panic!("invalid sample line: {line:?}"));
         for (k, v) in labels {
             if k == "host" {
                 assert_eq!(v, hostname);
                 seen_host = true;
+            }
+            if k == "device" {
+                assert_eq!(v, hostname);
+                seen_device = true;
+            }
+            if k == "vendor" || k == "interface" {
+                assert_eq!(v, cpu);
+            }
+            if k == "alias" || k == "supply" {
+                assert_eq!(v, name);
             }
             if k == "cpu_model" {
                 assert_eq!(v, cpu);
@@ -148,7 +199,7 @@ pub fn exposition_escaping(data: &[u8]) {
             }
         }
     }
-    assert!(seen_host);
+    assert!(seen_host && seen_device);
 }
 
 /// Parses `name{k="v",...} value`, unescaping label values; `None` when the

@@ -18,7 +18,11 @@ pub mod browser;
 pub mod collector;
 pub mod fuzzing;
 pub mod netns;
+pub mod postgres;
 pub mod prometheus;
+pub mod roundrobin;
+pub mod snmp;
+pub mod tsdb;
 pub use collector::TestCollector;
 pub use netns::Netns;
 

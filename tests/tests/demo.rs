@@ -62,6 +62,20 @@ fn demo_runs_this_machine_and_simulated_schools() {
         online.contains(&format!("host=\"{}\"", hostname.trim())),
         "this machine's agent is missing"
     );
+    // Each virtual school's server reports a switch and a printer, the
+    // first school also a UPS on battery: 7 devices on record.
+    assert_eq!(
+        metric(&online, "schoolwatch_province_devices_known", &[]),
+        Some(7.0)
+    );
+    assert_eq!(
+        online
+            .lines()
+            .filter(|l| l.starts_with("schoolwatch_school_ups_on_battery{"))
+            .filter(|l| l.rsplit(' ').next().and_then(|v| v.parse::<f64>().ok()) == Some(1.0))
+            .count(),
+        1
+    );
     // The data directory works with the other commands while it runs.
     let out = Command::new(bin("schoolwatch-collector"))
         .arg("--data")

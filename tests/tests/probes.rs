@@ -172,6 +172,45 @@ fn link_cut_is_total_loss() {
 }
 
 #[test]
+fn host_unreachable_is_loss_not_a_reply() {
+    // Nobody has 10.206.0.77 on the school's LAN: ARP fails and the
+    // school's own kernel answers each request with "host unreachable"
+    // (after its ARP retries, so the timeout is longer than those). That
+    // error is not a reply; fping agrees.
+    let (school, _upstream) = path("pu", 0);
+    school.ip(&["addr", "add", "10.206.0.1/24", "dev", "swpua"]);
+    let out = school
+        .command(bin("schoolwatch-agent").to_str().unwrap())
+        .args(agent_args(&[
+            "probe",
+            "--json",
+            "--count",
+            "3",
+            "--interval",
+            "10ms",
+            "--timeout",
+            "6s",
+            "10.206.0.77",
+        ]))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let r: ProbeResult = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!((r.sent, r.received, r.loss_ratio), (3, 0, 1.0), "{r:?}");
+    let fping = school
+        .command("fping")
+        .args(["-q", "-c", "3", "-t", "6000", "10.206.0.77"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&fping.stderr);
+    assert!(text.contains("3/0/100%"), "fping: {text}");
+}
+
+#[test]
 fn unprivileged_ping_socket_is_used_without_cap_net_raw() {
     // Everyone may use ping sockets in this namespace.
     let out = unprivileged_probe("pu", "0 2147483647");

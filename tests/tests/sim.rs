@@ -12,7 +12,12 @@
 //! posture checks and baseline, bandwidth against target, agents, online
 //! exactly for the schools that are not dark, and the path to the collector
 //! (mean loss and median round trip over the online hosts' newest collector
-//! probes) exactly as the simulator's reports carried it.
+//! probes) exactly as the simulator's reports carried it. Each school's
+//! server also reports its network devices, and the registry expects a
+//! number of them at two schools in three: per school, the devices on
+//! record and by kind and vendor, the missing ones, the UPS units on
+//! battery and the uplink's rates on `/metrics`, and the equipment with a
+//! digital record in coverage and per district, must equal the truth.
 //!
 //! In real time: the collector tells an outage's kind from the reports
 //! SAMPLED in the middle half of a silence measured by ARRIVAL, and the two
@@ -43,9 +48,26 @@ struct Province {
     c: TestCollector,
     /// `school_id,token` for every school.
     tokens: PathBuf,
-    /// The shipped registry, as a file and parsed.
+    /// The shipped registry with expected devices, as a file and parsed.
     registry: PathBuf,
     schools: Vec<School>,
+}
+
+/// The shipped registry with an `expected_devices` column: empty for every
+/// third school, 4 to 12 for the others.
+fn registry_with_devices() -> String {
+    let shipped = std::fs::read_to_string(workspace_root().join("config/schools.csv")).unwrap();
+    let mut lines = shipped.lines();
+    let mut out = format!("{},expected_devices\n", lines.next().unwrap());
+    for (i, line) in lines.filter(|l| !l.trim().is_empty()).enumerate() {
+        let n = if i % 3 == 0 {
+            String::new()
+        } else {
+            (4 + i % 9).to_string()
+        };
+        out.push_str(&format!("{line},{n}\n"));
+    }
+    out
 }
 
 impl Province {
@@ -54,7 +76,8 @@ impl Province {
             "[fleet]\nonline_window_secs = {ONLINE_WINDOW_SECS}\n\
              [ingest]\nrequests_per_minute = 6000\n"
         ));
-        let registry = workspace_root().join("config/schools.csv");
+        let registry = c.dir.path().join("schools-with-devices.csv");
+        std::fs::write(&registry, registry_with_devices()).unwrap();
         c.cli(&["schools", "import", registry.to_str().unwrap()]);
         let tokens = c.dir.path().join("tokens.csv");
         c.cli(&[
@@ -116,6 +139,51 @@ impl Province {
 
 fn u(v: &Value, k: &str) -> u64 {
     v[k].as_u64().unwrap_or_else(|| panic!("{k} in {v}"))
+}
+
+/// The samples of family `name` in an exposition: labels and value.
+fn samples(text: &str, name: &str) -> Vec<(BTreeMap<String, String>, f64)> {
+    let prefix = format!("{name}{{");
+    text.lines()
+        .filter_map(|line| {
+            let rest = line.strip_prefix(&prefix)?;
+            let mut labels = BTreeMap::new();
+            let mut chars = rest.chars();
+            loop {
+                let key: String = chars.by_ref().take_while(|c| *c != '=').collect();
+                assert_eq!(chars.next(), Some('"'), "{line}");
+                let mut value = String::new();
+                while let Some(c) = chars.next() {
+                    match c {
+                        '\\' => value.push(match chars.next() {
+                            Some('n') => '\n',
+                            Some(c) => c,
+                            None => panic!("{line}"),
+                        }),
+                        '"' => break,
+                        c => value.push(c),
+                    }
+                }
+                labels.insert(key.trim_start_matches(',').to_owned(), value);
+                let rest = chars.as_str();
+                if let Some(value) = rest.strip_prefix('}') {
+                    let v = value.split_whitespace().next().unwrap().parse().unwrap();
+                    return Some((labels, v));
+                }
+            }
+        })
+        .collect()
+}
+
+/// The value of family `name` for school `id`, if it has one.
+fn school_value(text: &str, name: &str, id: &str) -> Option<f64> {
+    let got: Vec<f64> = samples(text, name)
+        .into_iter()
+        .filter(|(l, _)| l["school"] == id)
+        .map(|(_, v)| v)
+        .collect();
+    assert!(got.len() <= 1, "{name} {id}: {got:?}");
+    got.first().copied()
 }
 
 /// Whether two measured means agree (the collector and the truth sum the
@@ -252,9 +320,125 @@ fn simulated_fleet_matches_coverage() {
         }
     }
 
+    // Network devices, school by school: what the servers' acknowledged
+    // pictures held, as the collector keeps them.
+    let metrics = c.metrics();
+    for t in sims {
+        let id = t["id"].as_str().unwrap();
+        let got = &coverage[id];
+        let d = &t["devices"];
+        assert!(d.is_object(), "{id}: every school has a server: {t}");
+        for (cov, want) in [
+            ("devices_known", &d["known"]),
+            ("devices_expected", &t["devices_expected"]),
+            ("equipment_expected", &t["equipment_expected"]),
+            ("equipment_recorded", &t["equipment_recorded"]),
+        ] {
+            assert_eq!(&got[cov], want, "{id} {cov}: coverage {got}\ntruth {t}");
+        }
+        let by_kind_vendor: BTreeMap<(String, String), f64> =
+            samples(&metrics, "schoolwatch_school_devices")
+                .into_iter()
+                .filter(|(l, _)| l["school"] == id)
+                .map(|(l, v)| ((l["kind"].clone(), l["vendor"].clone()), v))
+                .collect();
+        let want: BTreeMap<(String, String), f64> = d["by_kind_vendor"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| {
+                let s = |k: &str| e[k].as_str().unwrap().to_owned();
+                ((s("kind"), s("vendor")), u(e, "count") as f64)
+            })
+            .collect();
+        assert_eq!(by_kind_vendor, want, "{id}: truth {d}");
+        let mut by_kind: BTreeMap<String, u64> = BTreeMap::new();
+        for ((kind, _), n) in &by_kind_vendor {
+            *by_kind.entry(kind.clone()).or_default() += *n as u64;
+        }
+        let want: BTreeMap<String, u64> = d["by_kind"]
+            .as_object()
+            .unwrap()
+            .iter()
+            .map(|(k, v)| (k.clone(), v.as_u64().unwrap()))
+            .collect();
+        assert_eq!(by_kind, want, "{id}: truth {d}");
+        // A school with no device on record has no series.
+        for (name, want) in [
+            ("schoolwatch_school_devices_missing", u(d, "missing")),
+            ("schoolwatch_school_ups_on_battery", u(d, "ups_on_battery")),
+        ] {
+            let got = school_value(&metrics, name, id);
+            assert_eq!(got.unwrap_or(0.0), want as f64, "{id} {name}: truth {d}");
+        }
+        let uplink = &d["uplink"];
+        for (name, key) in [
+            (
+                "schoolwatch_school_uplink_receive_bits_per_second",
+                "receive_bps",
+            ),
+            (
+                "schoolwatch_school_uplink_transmit_bits_per_second",
+                "transmit_bps",
+            ),
+        ] {
+            let got = school_value(&metrics, name, id);
+            let want = uplink[key].as_f64();
+            assert!(
+                got.zip(want)
+                    .map_or(got.is_none() && want.is_none(), |(a, b)| close(a, b)),
+                "{id} {name}: got {got:?}, truth {uplink}"
+            );
+        }
+    }
+    // Per district: the simulated schools' equipment with a record, out of
+    // what the registry expects of all of the district's schools (the
+    // registry kept `expected_devices`; the test collector's own schools
+    // are there too).
+    for district in &districts {
+        let value = |name: &str| {
+            samples(&metrics, name)
+                .into_iter()
+                .find(|(l, _)| l["district"] == *district)
+                .map(|(_, v)| v as u64)
+                .unwrap_or_else(|| panic!("{name} of {district}"))
+        };
+        let in_district = || sims.iter().filter(|s| s["district"] == *district);
+        let recorded: u64 = in_district().map(|s| u(s, "equipment_recorded")).sum();
+        let mut expected = 0;
+        for s in coverage.values().filter(|s| s["district"] == *district) {
+            let id = s["id"].as_str().unwrap();
+            if let Some(r) = p.schools.iter().find(|r| r.id == id) {
+                assert_eq!(
+                    (u(s, "lab_pcs_expected"), u(s, "devices_expected")),
+                    (u64::from(r.expected_lab_pcs), u64::from(r.expected_devices)),
+                    "{id}"
+                );
+            }
+            assert_eq!(
+                u(s, "equipment_expected"),
+                u(s, "lab_pcs_expected") + u(s, "devices_expected"),
+                "{id}"
+            );
+            expected += u(s, "equipment_expected");
+        }
+        assert_eq!(
+            value("schoolwatch_district_equipment_recorded"),
+            recorded,
+            "{district}"
+        );
+        assert_eq!(
+            value("schoolwatch_district_equipment_expected"),
+            expected,
+            "{district}"
+        );
+    }
+
     // The fleet has what the run is meant to check: old PCs, posture
     // failures, 4G below the bandwidth target, schools that went dark and
-    // came back, schools still dark, and loss on the way to the collector.
+    // came back, schools still dark, and loss on the way to the collector;
+    // devices missing, a UPS on battery, uplinks with rates, schools with
+    // fewer devices than expected and equipment without a record.
     let sum = |k: &str| sims.iter().map(|s| u(s, k)).sum::<u64>();
     assert!(sum("machines_meeting_min") < sum("hosts_reporting"));
     assert!(sum("machines_security_baseline_met") < sum("machines_security_reporting"));
@@ -273,6 +457,18 @@ fn simulated_fleet_matches_coverage() {
     assert!(
         sims.iter()
             .any(|s| s["collector_path"]["loss_ratio"].as_f64() > Some(0.0))
+    );
+    let devices = || sims.iter().map(|s| &s["devices"]);
+    assert!(devices().any(|d| u(d, "missing") > 0));
+    assert!(devices().any(|d| u(d, "ups_on_battery") > 0));
+    assert!(devices().any(|d| d["uplink"]["receive_bps"].as_f64() > Some(0.0)));
+    assert!(sims.iter().any(|s| {
+        let expected = u(s, "devices_expected");
+        expected > 0 && u(&s["devices"], "installed") < expected
+    }));
+    assert!(
+        sims.iter()
+            .any(|s| u(s, "equipment_recorded") < u(s, "equipment_expected"))
     );
     let totals = &truth["totals"];
     assert_eq!(u(totals, "refused"), 0, "{totals}");

@@ -99,7 +99,10 @@ impl Prober {
             p.timeout(timeout);
             waiting.spawn(async move {
                 match p.ping(PingSequence(seq as u16), &payload).await {
-                    Ok((_, rtt)) => Some((seq, rtt)),
+                    Ok((packet, rtt)) if is_echo_reply(&packet, addr) => Some((seq, rtt)),
+                    // An ICMP error about the request (host or network
+                    // unreachable): no reply, so lost.
+                    Ok(_) => None,
                     Err(SurgeError::Timeout { .. }) => None,
                     Err(e) => {
                         tracing::debug!(error = %e, "Echo request failed.");
@@ -118,6 +121,23 @@ impl Prober {
         replies.sort_by_key(|(seq, _)| *seq);
         rtts.extend(replies.into_iter().map(|(_, rtt)| rtt.as_secs_f64()));
         summarize(label, count, &rtts)
+    }
+}
+
+/// Whether `packet` is an echo reply from `addr` itself. surge-ping also
+/// hands back ICMP errors about a request (host unreachable from this
+/// machine when ARP fails, network unreachable from a router) as answers;
+/// they mean nobody replied.
+pub fn is_echo_reply(packet: &surge_ping::IcmpPacket, addr: IpAddr) -> bool {
+    const ECHO_REPLY_V4: u8 = 0;
+    const ECHO_REPLY_V6: u8 = 129;
+    match packet {
+        surge_ping::IcmpPacket::V4(p) => {
+            p.get_icmp_type().0 == ECHO_REPLY_V4 && IpAddr::V4(p.get_source()) == addr
+        }
+        surge_ping::IcmpPacket::V6(p) => {
+            p.get_icmpv6_type().0 == ECHO_REPLY_V6 && IpAddr::V6(p.get_source()) == addr
+        }
     }
 }
 

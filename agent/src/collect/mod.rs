@@ -7,10 +7,19 @@
 //! - `sysfs`: the Linux files sysinfo does not read (DMI, link speed, drops).
 //! - [`security`]: posture checks (firewall, antivirus, updates, SSH, ...)
 //!   and listening sockets, on a slow schedule.
+//! - [`snmp`]: SNMP polling of switches, routers, UPS units and printers
+//!   (system group, interfaces and their rates, chassis, battery, supplies).
+//! - [`discovery`]: devices without an agent on the school's subnets (ICMP
+//!   sweep, neighbour table, SNMP probe, vendor, kind).
+//! - [`devices`]: both on their own schedule, one picture per round for
+//!   the report's devices section.
 
+pub mod devices;
+pub mod discovery;
 pub mod icmp;
 pub mod net;
 pub mod security;
+pub mod snmp;
 mod sysfs;
 pub mod system;
 pub mod throughput;

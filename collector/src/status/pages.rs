@@ -196,6 +196,7 @@ pub fn school(v: &View, id: &str) -> Result<Page, NotFound> {
             school_facts(v, s, hosts),
             targets_table(v, &coverage::summarize(&s.id, std::slice::from_ref(s))),
             hosts_table(v, hosts),
+            devices_table(v, &s.id),
             probes_table(v, hosts, true),
             outages_table(v, &[s], false),
             checks_table(v, hosts, true),
@@ -334,6 +335,17 @@ fn targets_table(v: &View, s: &Summary) -> Table {
                 s.lab_pcs_reporting,
                 s.lab_pcs_expected,
                 t.goal_registry.to_owned(),
+            ),
+            frac(
+                "equipment_recorded",
+                t.g_equipment,
+                s.equipment_recorded,
+                s.equipment_expected,
+                format!(
+                    "≥ {} (2025), {} (2030)",
+                    v.lang.percent(tg.equipment.digital_record_share_2025),
+                    v.lang.percent(tg.equipment.digital_record_share_2030)
+                ),
             ),
             frac(
                 "machines_security_baseline",
@@ -983,6 +995,92 @@ fn hosts_table(v: &View, hosts: &[&HostState]) -> Table {
             Column::new("up", t.c_up),
             Column::new("queued", t.c_queue),
             Column::new("dropped", t.c_dropped),
+        ],
+        rows,
+    }
+}
+
+/// A school's network devices: what they are, when they were seen, and
+/// for polled ones the uplink load and the UPS; missing ones first.
+fn devices_table(v: &View, school_id: &str) -> Table {
+    let t = v.t;
+    let mut devices: Vec<&crate::store::DeviceRow> = v
+        .fleet
+        .devices
+        .iter()
+        .filter(|d| d.school_id == school_id)
+        .collect();
+    devices.sort_by_key(|d| (!d.missing, d.kind, d.key.clone()));
+    let now = v.fleet.now_ms;
+    let rows = devices
+        .iter()
+        .map(|d| {
+            let snmp = d.snmp.as_ref();
+            let uplink = crate::devices::summarize(std::iter::once(*d), now).uplink;
+            let mut note = Vec::new();
+            if d.missing {
+                note.push(t.device_missing.to_owned());
+            } else if now - d.first_seen_ms < crate::devices::NEW_WITHIN_MS {
+                note.push(t.device_new.to_owned());
+            }
+            if let Some(e) = &d.error {
+                note.push(e.clone());
+            }
+            Row {
+                key: d.key.clone(),
+                class: (!d.up()).then_some("offline"),
+                cells: vec![
+                    Cell::text(snmp.map(|s| s.sys_name.clone()).unwrap_or_default()),
+                    Cell::Text(d.address.clone()),
+                    Cell::text(d.mac.clone().unwrap_or_default()),
+                    Cell::text(d.vendor.clone().unwrap_or_default()),
+                    Cell::coded(t.device_kind(d.kind), d.kind.as_str()),
+                    Cell::text(snmp.and_then(|s| s.model.clone()).unwrap_or_default()),
+                    Cell::Time(Some(d.first_seen_ms)),
+                    Cell::Time(Some(d.last_seen_ms)),
+                    Cell::Badge {
+                        ok: Some(d.up()),
+                        text: if d.up() { t.yes } else { t.no }.to_owned(),
+                        csv: u8::from(d.up()).to_string(),
+                    },
+                    uplink.map_or(Cell::Empty, |u| Cell::Rate(u.receive_bps)),
+                    uplink.map_or(Cell::Empty, |u| Cell::Rate(u.transmit_bps)),
+                    uplink.map_or(Cell::Empty, |u| Cell::Ratio(u.utilisation())),
+                    snmp.and_then(|s| s.ups.as_ref())
+                        .map_or(Cell::Empty, |u| Cell::Badge {
+                            ok: Some(!u.on_battery),
+                            text: if u.on_battery {
+                                t.ups_on_battery
+                            } else {
+                                t.ups_on_mains
+                            }
+                            .to_owned(),
+                            csv: if u.on_battery { "battery" } else { "mains" }.to_owned(),
+                        }),
+                    Cell::text(note.join("; ")),
+                ],
+            }
+        })
+        .collect();
+    Table {
+        id: "devices",
+        title: t.t_devices.to_owned(),
+        note: None,
+        columns: vec![
+            Column::new("name", t.c_device),
+            Column::new("address", t.c_address),
+            Column::new("mac", t.c_mac),
+            Column::new("vendor", t.c_vendor),
+            Column::new("kind", t.c_device_kind),
+            Column::new("model", t.c_model),
+            Column::new("first_seen", t.c_first_seen),
+            Column::new("last_seen", t.c_seen),
+            Column::new("up", t.c_up),
+            Column::new("uplink_in", t.c_uplink_in),
+            Column::new("uplink_out", t.c_uplink_out),
+            Column::new("uplink_use", t.c_uplink_use),
+            Column::new("ups", t.c_ups),
+            Column::new("note", t.c_note),
         ],
         rows,
     }

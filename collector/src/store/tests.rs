@@ -1,6 +1,8 @@
 //! Store behaviour: enrollment identity, de-duplication, revocation,
 //! availability arithmetic.
 
+use super::db::Exec;
+use super::testdb::TestDb;
 use super::*;
 use crate::registry::{Level, LinkKind, School};
 use schoolwatch_protocol::Report;
@@ -14,12 +16,13 @@ fn school(id: &str, district: &str) -> School {
         expected_lab_pcs: 20,
         link_kind: LinkKind::Fibre,
         contracted_mbps: 50.0,
+        expected_devices: 0,
     }
 }
 
-fn store() -> (tempfile::TempDir, Store) {
-    let dir = tempfile::tempdir().unwrap();
-    let s = Store::open(dir.path()).unwrap();
+fn store() -> (TestDb, Store) {
+    let dir = TestDb::new();
+    let s = dir.open();
     s.import_schools(&[school("a", "Pleiku"), school("b", "Kbang")])
         .unwrap();
     (dir, s)
@@ -95,10 +98,31 @@ fn cloned_machines_are_distinct_hosts() {
 fn only_hashes_are_stored() {
     let (dir, s) = store();
     let e = enroll(&s, "a", "fp");
-    drop(s);
-    let bytes = std::fs::read(dir.path().join(DB_FILE)).unwrap();
-    let wal = std::fs::read(dir.path().join(format!("{DB_FILE}-wal"))).unwrap_or_default();
-    for hay in [&bytes, &wal] {
+    let hays: Vec<Vec<u8>> = if dir.postgres_url().is_some() {
+        // Every row of the tables that hold secrets, as text.
+        let mut conn = lock(&s.reader);
+        ["agents", "tokens"]
+            .iter()
+            .map(|t| {
+                let sql: &'static str = match *t {
+                    "agents" => "SELECT CAST(row_to_json(t) AS TEXT) FROM agents t",
+                    _ => "SELECT CAST(row_to_json(t) AS TEXT) FROM tokens t",
+                };
+                conn.query(sql, db::args![])
+                    .unwrap()
+                    .iter()
+                    .flat_map(|r| r.get::<String>(0).unwrap().into_bytes())
+                    .collect()
+            })
+            .collect()
+    } else {
+        drop(s);
+        vec![
+            std::fs::read(dir.path().join(DB_FILE)).unwrap(),
+            std::fs::read(dir.path().join(format!("{DB_FILE}-wal"))).unwrap_or_default(),
+        ]
+    };
+    for hay in &hays {
         assert!(
             !hay.windows(e.credential.len())
                 .any(|w| w == e.credential.as_bytes())
@@ -118,7 +142,8 @@ fn replays_count_once() {
         s.ingest(&who, &batch, 5).unwrap(),
         IngestOutcome {
             accepted: 3,
-            duplicates: 0
+            duplicates: 0,
+            fresh: vec![0, 1, 2],
         }
     );
     for _ in 0..10 {
@@ -126,7 +151,8 @@ fn replays_count_once() {
             s.ingest(&who, &batch, 6).unwrap(),
             IngestOutcome {
                 accepted: 0,
-                duplicates: 3
+                duplicates: 3,
+                fresh: vec![],
             }
         );
     }
@@ -237,10 +263,10 @@ fn backfilled_reports_keep_their_sampling_time_as_outage_evidence() {
 
 #[test]
 fn the_collectors_own_downtime_is_not_a_school_outage() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = TestDb::new();
     let now = crate::fleet::now_ms();
     let whos = {
-        let s = Store::open(dir.path()).unwrap();
+        let s = dir.open();
         s.import_schools(&[school("a", "Pleiku"), school("b", "Kbang")])
             .unwrap();
         let (a, b) = (enroll(&s, "a", "fa"), enroll(&s, "b", "fb"));
@@ -256,7 +282,7 @@ fn the_collectors_own_downtime_is_not_a_school_outage() {
         (a, b)
     };
     // It starts again now, with a 10 s window.
-    let s = Store::open(dir.path()).unwrap();
+    let s = dir.open();
     s.set_online_window(std::time::Duration::from_secs(10));
     // School a is back 5 s after the start: no outage of its own.
     s.ingest(
@@ -319,12 +345,244 @@ fn pruning_keeps_replays_known_and_newer_reports() {
 }
 
 fn sequences(s: &Store, agent_id: &str) -> Vec<u64> {
-    let conn = lock(&s.reader);
-    let mut stmt = conn
-        .prepare("SELECT sequence FROM reports WHERE agent_id = ?1 ORDER BY sequence")
-        .unwrap();
-    stmt.query_map([agent_id], |r| r.get::<_, i64>(0))
+    lock(&s.reader)
+        .query(
+            "SELECT sequence FROM reports WHERE agent_id = ?1 ORDER BY sequence",
+            db::args![agent_id],
+        )
         .unwrap()
-        .map(|r| r.unwrap() as u64)
+        .iter()
+        .map(|r| r.get::<u64>(0).unwrap())
         .collect()
+}
+
+fn device(
+    mac: Option<&str>,
+    address: &str,
+    kind: schoolwatch_protocol::DeviceKind,
+) -> schoolwatch_protocol::Device {
+    schoolwatch_protocol::Device {
+        address: address.into(),
+        mac: mac.map(str::to_owned),
+        vendor: None,
+        kind,
+        configured: false,
+        icmp_up: true,
+        snmp: None,
+        error: None,
+    }
+}
+
+fn devices_report(seq: u64, at: u64, devices: Vec<schoolwatch_protocol::Device>) -> Report {
+    let mut r = Report::new(String::new(), seq, at);
+    r.devices = Some(schoolwatch_protocol::Devices {
+        subnets: vec!["10.0.0.0/24".into()],
+        devices,
+    });
+    r
+}
+
+#[test]
+fn devices_are_kept_per_school_newest_round_wins_and_missing_is_known() {
+    use schoolwatch_protocol::DeviceKind::{Printer, Switch, Unknown};
+    let (_d, s) = store();
+    let a = enroll(&s, "a", "fp-a");
+    let b = enroll(&s, "b", "fp-b");
+    let who_a = s.authenticate(&a.credential).unwrap().unwrap();
+    let who_b = s.authenticate(&b.credential).unwrap().unwrap();
+    // Round 1 at 1000: a switch (by MAC) and a printer by address only.
+    s.ingest(
+        &who_a,
+        &[devices_report(
+            1,
+            1000,
+            vec![
+                device(Some("00:00:0c:00:00:01"), "10.0.0.2", Switch),
+                device(None, "10.0.0.9", Printer),
+            ],
+        )],
+        1000,
+    )
+    .unwrap();
+    // Round 2 at 2000: the switch moved address, the printer is gone.
+    s.ingest(
+        &who_a,
+        &[devices_report(
+            2,
+            2000,
+            vec![device(Some("00:00:0c:00:00:01"), "10.0.0.3", Switch)],
+        )],
+        2000,
+    )
+    .unwrap();
+    // A back-filled round sampled at 500 arrives late: it adds a device
+    // not known and moves the switch's first sighting, nothing else.
+    let mut stale = device(Some("00:00:0c:00:00:01"), "10.0.0.77", Unknown);
+    stale.icmp_up = false;
+    s.ingest(
+        &who_a,
+        &[devices_report(
+            3,
+            500,
+            vec![
+                stale,
+                device(Some("aa:00:00:00:00:05"), "10.0.0.5", Unknown),
+            ],
+        )],
+        2100,
+    )
+    .unwrap();
+    // The same MAC at another school is another school's device.
+    s.ingest(
+        &who_b,
+        &[devices_report(
+            1,
+            1500,
+            vec![device(Some("00:00:0c:00:00:01"), "10.9.0.2", Switch)],
+        )],
+        1500,
+    )
+    .unwrap();
+
+    let got: Vec<_> = s
+        .devices()
+        .unwrap()
+        .into_iter()
+        .map(|d| {
+            (
+                d.school_id,
+                d.key,
+                d.address,
+                d.kind,
+                d.first_seen_ms,
+                d.last_seen_ms,
+                d.missing,
+            )
+        })
+        .collect();
+    let row = |school: &str, key: &str, addr: &str, kind, first, last, missing| {
+        (
+            school.to_owned(),
+            key.to_owned(),
+            addr.to_owned(),
+            kind,
+            first,
+            last,
+            missing,
+        )
+    };
+    assert_eq!(
+        got,
+        [
+            row(
+                "a",
+                "00:00:0c:00:00:01",
+                "10.0.0.3",
+                Switch,
+                500,
+                2000,
+                false
+            ),
+            row("a", "10.0.0.9", "10.0.0.9", Printer, 1000, 1000, true),
+            row(
+                "a",
+                "aa:00:00:00:00:05",
+                "10.0.0.5",
+                Unknown,
+                500,
+                500,
+                true
+            ),
+            row(
+                "b",
+                "00:00:0c:00:00:01",
+                "10.9.0.2",
+                Switch,
+                1500,
+                1500,
+                false
+            ),
+        ]
+    );
+    // Devices not seen since the horizon are forgotten.
+    assert_eq!(s.prune_devices(1001).unwrap(), 2);
+    assert_eq!(s.devices().unwrap().len(), 2);
+    // A revoked school's devices are not listed.
+    s.revoke_school("b", 3000).unwrap();
+    assert_eq!(s.devices().unwrap().len(), 1);
+}
+
+#[test]
+fn a_swept_machine_with_an_agent_is_a_host_and_kinds_survive_a_silent_round() {
+    use schoolwatch_protocol::DeviceKind::{Pc, Switch, Unknown};
+    let (_d, s) = store();
+    let srv = enroll(&s, "a", "fp-srv");
+    let lab = enroll(&s, "a", "fp-lab");
+    let who_srv = s.authenticate(&srv.credential).unwrap().unwrap();
+    let who_lab = s.authenticate(&lab.credential).unwrap().unwrap();
+    // The lab PC reports its inventory: one interface with its MAC.
+    let mut inv = Report::new(String::new(), 1, 100);
+    inv.inventory = Some(schoolwatch_protocol::Inventory {
+        hostname: "lab-1".into(),
+        os_name: "Debian".into(),
+        os_version: "12".into(),
+        kernel_version: "6.1".into(),
+        architecture: "x86_64".into(),
+        cpu_model: "x".into(),
+        cpu_physical_cores: None,
+        cpu_logical_cores: 2,
+        memory_total_bytes: 1,
+        swap_total_bytes: 0,
+        boot_time_seconds: 1,
+        disks: Vec::new(),
+        interfaces: vec![schoolwatch_protocol::InterfaceInfo {
+            name: "eth0".into(),
+            mac: Some("52:54:00:AA:BB:01".into()),
+            addresses: vec!["10.0.0.50/24".into()],
+            speed_mbps: None,
+            up: true,
+        }],
+        dmi: Default::default(),
+        agent_version: "0".into(),
+        role: Role::Lab,
+    });
+    s.ingest(&who_lab, &[inv], 100).unwrap();
+    // The server's sweep finds the lab PC and a switch; then a round in
+    // which the switch did not answer SNMP (kind unknown, no vendor).
+    let mut switch = device(Some("00:00:0c:00:00:01"), "10.0.0.2", Switch);
+    switch.vendor = Some("Cisco Systems, Inc".into());
+    s.ingest(
+        &who_srv,
+        &[devices_report(
+            1,
+            1000,
+            vec![switch, device(Some("52:54:00:aa:bb:01"), "10.0.0.50", Pc)],
+        )],
+        1000,
+    )
+    .unwrap();
+    let mut silent = device(Some("00:00:0c:00:00:01"), "10.0.0.2", Unknown);
+    silent.icmp_up = false;
+    s.ingest(&who_srv, &[devices_report(2, 2000, vec![silent])], 2000)
+        .unwrap();
+    let got: Vec<_> = s
+        .devices()
+        .unwrap()
+        .into_iter()
+        .map(|d| (d.key, d.kind, d.vendor, d.icmp_up, d.last_seen_ms))
+        .collect();
+    assert_eq!(
+        got,
+        [(
+            "00:00:0c:00:00:01".to_owned(),
+            Switch,
+            Some("Cisco Systems, Inc".to_owned()),
+            false,
+            2000
+        )],
+        "the lab PC is left out; the switch keeps its kind and vendor"
+    );
+    // Once the lab PC's agent is revoked, the sweep's find is a device.
+    s.revoke_agent(&lab.agent_id, 3000).unwrap();
+    assert_eq!(s.devices().unwrap().len(), 2);
 }

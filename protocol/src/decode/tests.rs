@@ -627,3 +627,169 @@ fn throughput_round_trips_and_refuses_impossible_rates() {
         matches!(limit_err(&encode(&r)), LimitError::Invalid { field, .. } if field == "throughput.upload_bytes_per_second")
     );
 }
+
+fn with_devices() -> Report {
+    let mut r = full_report();
+    r.devices = Some(crate::Devices {
+        subnets: vec!["10.1.2.0/24".into()],
+        devices: vec![
+            crate::Device {
+                address: "10.1.2.2".into(),
+                mac: Some("00:00:0c:01:02:03".into()),
+                vendor: Some("Cisco Systems, Inc".into()),
+                kind: crate::DeviceKind::Switch,
+                configured: true,
+                icmp_up: true,
+                snmp: Some(crate::SnmpData {
+                    sys_descr: "Cisco IOS".into(),
+                    sys_object_id: "1.3.6.1.4.1.9.1.694".into(),
+                    uptime_seconds: 10.0,
+                    interfaces: vec![crate::DeviceInterface {
+                        index: 1,
+                        name: "Gi0/1".into(),
+                        oper_up: true,
+                        speed_bps: 1_000_000_000,
+                        in_octets: 5,
+                        out_octets: 6,
+                        in_bps: Some(1.0),
+                        out_bps: None,
+                        uplink: true,
+                        ..Default::default()
+                    }],
+                    ups: Some(crate::UpsStatus {
+                        on_battery: true,
+                        battery_status: 2,
+                        charge_percent: Some(90.0),
+                        runtime_seconds: Some(600.0),
+                    }),
+                    supplies: vec![crate::PrinterSupply {
+                        description: "Black".into(),
+                        level_ratio: Some(0.5),
+                    }],
+                    ..Default::default()
+                }),
+                error: None,
+            },
+            crate::Device {
+                address: "10.1.2.9".into(),
+                mac: None,
+                vendor: None,
+                kind: crate::DeviceKind::Unknown,
+                configured: false,
+                icmp_up: true,
+                snmp: None,
+                error: Some("no SNMP answer".into()),
+            },
+        ],
+    });
+    r
+}
+
+#[test]
+fn devices_round_trip_and_kinds_are_snake_case() {
+    let r = with_devices();
+    assert_eq!(decode_report(&encode(&r)).unwrap(), r);
+    let v = value(&r);
+    assert_eq!(v["devices"]["devices"][0]["kind"], "switch");
+    let mut ap = r.clone();
+    ap.devices.as_mut().unwrap().devices[1].kind = crate::DeviceKind::AccessPoint;
+    assert_eq!(value(&ap)["devices"]["devices"][1]["kind"], "access_point");
+    // A report without devices carries no devices key (older collectors).
+    assert!(value(&full_report()).get("devices").is_none());
+}
+
+#[test]
+fn hostile_devices_are_refused_with_their_path() {
+    let field_of = |r: &Report| match limit_err(&encode(r)) {
+        LimitError::Invalid { field, .. }
+        | LimitError::TooMany { field, .. }
+        | LimitError::TooLong { field, .. } => field,
+    };
+    let edit = |f: &dyn Fn(&mut crate::Devices)| {
+        let mut r = with_devices();
+        f(r.devices.as_mut().unwrap());
+        field_of(&r)
+    };
+    let cases: Vec<(String, &str)> = vec![
+        (
+            edit(&|d| d.devices[1].mac = d.devices[0].mac.clone()),
+            "devices.devices[1].mac",
+        ),
+        (
+            edit(&|d| d.devices[1].address = String::new()),
+            "devices.devices[1].address",
+        ),
+        (
+            edit(&|d| {
+                let i = d.devices[0].snmp.as_mut().unwrap();
+                i.interfaces.push(i.interfaces[0].clone());
+            }),
+            "devices.devices[0].snmp.interfaces[1].index",
+        ),
+        (
+            edit(&|d| d.devices[0].snmp.as_mut().unwrap().interfaces[0].in_bps = Some(-1.0)),
+            "devices.devices[0].snmp.interfaces[0].in_bps",
+        ),
+        (
+            edit(&|d| {
+                d.devices[0]
+                    .snmp
+                    .as_mut()
+                    .unwrap()
+                    .ups
+                    .as_mut()
+                    .unwrap()
+                    .battery_status = 9
+            }),
+            "devices.devices[0].snmp.ups.battery_status",
+        ),
+        (
+            edit(&|d| {
+                d.devices[0]
+                    .snmp
+                    .as_mut()
+                    .unwrap()
+                    .ups
+                    .as_mut()
+                    .unwrap()
+                    .charge_percent = Some(150.0)
+            }),
+            "devices.devices[0].snmp.ups.charge_percent",
+        ),
+        (
+            edit(&|d| d.devices[0].snmp.as_mut().unwrap().supplies[0].level_ratio = Some(1.5)),
+            "devices.devices[0].snmp.supplies[0].level_ratio",
+        ),
+        (
+            edit(&|d| d.devices[0].snmp.as_mut().unwrap().sys_descr = "x".repeat(257)),
+            "devices.devices[0].snmp.sys_descr",
+        ),
+        (
+            edit(&|d| {
+                let one = d.devices[1].clone();
+                d.devices = (0..513)
+                    .map(|i| crate::Device {
+                        address: format!("10.0.{}.{}", i / 256, i % 256),
+                        ..one.clone()
+                    })
+                    .collect();
+            }),
+            "devices.devices",
+        ),
+        (
+            edit(&|d| {
+                let i = d.devices[0].snmp.as_mut().unwrap();
+                i.interfaces = (0..129)
+                    .map(|n| crate::DeviceInterface {
+                        index: n,
+                        ..i.interfaces[0].clone()
+                    })
+                    .collect();
+            }),
+            "devices.devices[0].snmp.interfaces",
+        ),
+    ];
+    for (got, want) in cases {
+        assert_eq!(got, want);
+    }
+}

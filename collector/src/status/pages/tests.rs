@@ -28,6 +28,7 @@ fn registered(id: &str, district: &str, link_kind: LinkKind) -> School {
         expected_lab_pcs: 2,
         link_kind,
         contracted_mbps: 50.0,
+        expected_devices: 0,
     }
 }
 
@@ -88,6 +89,7 @@ fn fleet() -> (Fleet, Targets) {
                 measured_download_mbps: None,
                 collector_path: None,
                 outages,
+                devices_known: 0,
             },
             &targets,
         )
@@ -115,8 +117,50 @@ fn fleet() -> (Fleet, Targets) {
         schools,
         hosts,
         coverage,
+        school_devices: Default::default(),
+        devices: vec![
+            device("p1", "aa:bb:cc:00:00:02", false, None),
+            device("p2", "10.0.0.9", true, None),
+            device(
+                "p2",
+                "aa:bb:cc:00:00:01",
+                false,
+                Some(schoolwatch_protocol::UpsStatus {
+                    on_battery: true,
+                    battery_status: 2,
+                    ..Default::default()
+                }),
+            ),
+        ],
     };
     (fleet, targets)
+}
+
+fn device(
+    school: &str,
+    key: &str,
+    missing: bool,
+    ups: Option<schoolwatch_protocol::UpsStatus>,
+) -> crate::store::DeviceRow {
+    crate::store::DeviceRow {
+        school_id: school.into(),
+        key: key.into(),
+        address: "10.0.0.9".into(),
+        mac: key.contains(':').then(|| key.to_owned()),
+        vendor: Some("Cisco Systems".into()),
+        kind: schoolwatch_protocol::DeviceKind::Switch,
+        configured: false,
+        icmp_up: true,
+        snmp: Some(schoolwatch_protocol::SnmpData {
+            ups,
+            ..Default::default()
+        }),
+        error: None,
+        reporter: "h-p2".into(),
+        first_seen_ms: NOW - 2 * HOUR,
+        last_seen_ms: NOW - HOUR,
+        missing,
+    }
 }
 
 fn who(district: Option<&str>) -> Who {
@@ -210,6 +254,7 @@ fn school_and_host_pages_have_their_tables() {
             "school",
             "targets",
             "hosts",
+            "devices",
             "probes",
             "outages",
             "checks",
@@ -217,6 +262,17 @@ fn school_and_host_pages_have_their_tables() {
         ]
     );
     assert_eq!(keys(table(&s, "hosts")), ["h-p2"]);
+    // p2's devices, the missing one first; p1's switch is not on p2's page.
+    assert_eq!(
+        keys(table(&s, "devices")),
+        ["10.0.0.9", "aa:bb:cc:00:00:01"]
+    );
+    let csv = String::from_utf8(crate::status::csv::render(table(&s, "devices"), "total").unwrap())
+        .unwrap();
+    assert!(
+        csv.contains("aa:bb:cc:00:00:01,Cisco Systems,switch,,") && csv.contains(",battery,"),
+        "{csv}"
+    );
     assert_eq!(s.crumbs.len(), 2);
     let h = host(&v, "h-p1").unwrap();
     assert_eq!(h.title, "<b>h-p1</b>");
