@@ -68,15 +68,7 @@ impl InventoryFigures {
             memory_total_bytes: inv.memory_total_bytes,
             disk_total_bytes: inv.disks.iter().map(|d| d.total_bytes).sum(),
             boot_time_seconds: inv.boot_time_seconds,
-            disks: inv
-                .disks
-                .iter()
-                .map(|d| DiskState {
-                    mount: d.mount_point.clone(),
-                    size_bytes: d.total_bytes,
-                    available_bytes: d.available_bytes,
-                })
-                .collect(),
+            disks: DiskState::of(inv),
         }
     }
 }

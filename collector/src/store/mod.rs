@@ -241,6 +241,20 @@ pub struct DiskState {
     pub available_bytes: u64,
 }
 
+impl DiskState {
+    /// Each disk of an inventory as the store keeps it.
+    pub fn of(inv: &schoolwatch_protocol::Inventory) -> Vec<DiskState> {
+        inv.disks
+            .iter()
+            .map(|d| DiskState {
+                mount: d.mount_point.clone(),
+                size_bytes: d.total_bytes,
+                available_bytes: d.available_bytes,
+            })
+            .collect()
+    }
+}
+
 /// A recorded outage of a school: no report received from any of its
 /// agents for longer than the online window.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -1017,15 +1031,7 @@ fn apply_report(
     if let Some(inv) = &r.inventory {
         devices::set_host_macs(tx, who, inv)?;
         let disk_total: u64 = inv.disks.iter().map(|d| d.total_bytes).sum();
-        let disks: Vec<DiskState> = inv
-            .disks
-            .iter()
-            .map(|d| DiskState {
-                mount: d.mount_point.clone(),
-                size_bytes: d.total_bytes,
-                available_bytes: d.available_bytes,
-            })
-            .collect();
+        let disks = DiskState::of(inv);
         tx.execute(
             "UPDATE agents SET hostname = ?2, role = ?3, os = ?4, cpu_model = ?5,
                logical_cores = ?6, memory_total_bytes = ?7, disk_total_bytes = ?8,
