@@ -292,16 +292,19 @@ fn sqlite_sql(sql: &str) -> std::borrow::Cow<'_, str> {
     }
 }
 
-fn sqlite_params(args: &[Value]) -> Vec<rusqlite::types::Value> {
-    args.iter()
-        .map(|v| match v {
-            Value::Null => rusqlite::types::Value::Null,
-            Value::Int(i) => rusqlite::types::Value::Integer(*i),
-            Value::Real(f) => rusqlite::types::Value::Real(*f),
-            Value::Text(s) => rusqlite::types::Value::Text(s.clone()),
-            Value::Blob(b) => rusqlite::types::Value::Blob(b.clone()),
-        })
-        .collect()
+/// Binds a [`Value`] without copying it (reports' JSON sections are the
+/// bulk of what ingest writes).
+impl rusqlite::types::ToSql for Value {
+    fn to_sql(&self) -> rusqlite::Result<rusqlite::types::ToSqlOutput<'_>> {
+        use rusqlite::types::{ToSqlOutput, ValueRef};
+        Ok(ToSqlOutput::Borrowed(match self {
+            Value::Null => ValueRef::Null,
+            Value::Int(i) => ValueRef::Integer(*i),
+            Value::Real(f) => ValueRef::Real(*f),
+            Value::Text(s) => ValueRef::Text(s.as_bytes()),
+            Value::Blob(b) => ValueRef::Blob(b),
+        }))
+    }
 }
 
 fn sqlite_row(r: &rusqlite::Row<'_>, n: usize) -> rusqlite::Result<Row> {
@@ -434,7 +437,7 @@ pub trait Exec {
 
 fn sqlite_execute(c: &rusqlite::Connection, sql: &str, args: &[Value]) -> Result<u64, StoreError> {
     let mut stmt = c.prepare_cached(&sqlite_sql(sql))?;
-    Ok(stmt.execute(rusqlite::params_from_iter(sqlite_params(args)))? as u64)
+    Ok(stmt.execute(rusqlite::params_from_iter(args))? as u64)
 }
 
 fn sqlite_query(
@@ -444,9 +447,7 @@ fn sqlite_query(
 ) -> Result<Vec<Row>, StoreError> {
     let mut stmt = c.prepare_cached(&sqlite_sql(sql))?;
     let n = stmt.column_count();
-    let rows = stmt.query_map(rusqlite::params_from_iter(sqlite_params(args)), |r| {
-        sqlite_row(r, n)
-    })?;
+    let rows = stmt.query_map(rusqlite::params_from_iter(args), |r| sqlite_row(r, n))?;
     Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
 }
 
@@ -521,7 +522,7 @@ fn sqlite_for_each(
 ) -> Result<(), StoreError> {
     let mut stmt = c.prepare_cached(&sqlite_sql(sql))?;
     let n = stmt.column_count();
-    let mut rows = stmt.query(rusqlite::params_from_iter(sqlite_params(args)))?;
+    let mut rows = stmt.query(rusqlite::params_from_iter(args))?;
     while let Some(r) = rows.next()? {
         f(sqlite_row(r, n)?)?;
     }

@@ -353,6 +353,10 @@ impl Store {
         let open = || -> Result<Conn, StoreError> {
             let c = rusqlite::Connection::open(&path)?;
             c.busy_timeout(std::time::Duration::from_secs(10))?;
+            // Every statement the store runs stays prepared (ingest alone
+            // uses a couple of dozen; the default cache holds 16, and a
+            // statement pushed out is parsed again on its next use).
+            c.set_prepared_statement_cache_capacity(128);
             Ok(Conn::Sqlite(c))
         };
         let mut writer = open()?;
