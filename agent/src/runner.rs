@@ -443,8 +443,9 @@ type InFlight =
     std::pin::Pin<Box<dyn std::future::Future<Output = (Vec<u64>, Vec<Vec<u8>>, Outcome)> + Send>>;
 
 /// A random delay between half and all of `d` ("equal jitter"), so agents
-/// that lost the collector together do not all come back together.
-fn jitter(d: Duration) -> Duration {
+/// that lost the collector together do not all come back together (the
+/// collector's remote_write senders back off the same way).
+pub fn jitter(d: Duration) -> Duration {
     let mut b = [0u8; 8];
     let r = if getrandom::fill(&mut b).is_ok() {
         u64::from_le_bytes(b)

@@ -55,6 +55,28 @@ fn path(tag: &str, loss_percent: u32) -> (Netns, Netns) {
 /// `schoolwatch-agent probe` from `ns` to the far end, as root or, with
 /// `unprivileged`, as uid 65534 with every capability dropped.
 fn agent_probe(ns: &Netns, count: u32, unprivileged: bool) -> std::process::Output {
+    agent_probe_to(ns, "10.205.0.2", count, "1s", unprivileged)
+}
+
+/// `schoolwatch-agent probe --json` from `ns` to `target` as root, which
+/// must succeed; its result.
+fn probe_result(ns: &Netns, target: &str, count: u32, timeout: &str) -> ProbeResult {
+    let out = agent_probe_to(ns, target, count, timeout, false);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+fn agent_probe_to(
+    ns: &Netns,
+    target: &str,
+    count: u32,
+    timeout: &str,
+    unprivileged: bool,
+) -> std::process::Output {
     let agent = bin("schoolwatch-agent");
     let mut cmd = if unprivileged {
         let mut c = ns.command("setpriv");
@@ -78,8 +100,8 @@ fn agent_probe(ns: &Netns, count: u32, unprivileged: bool) -> std::process::Outp
         "--interval",
         "10ms",
         "--timeout",
-        "1s",
-        "10.205.0.2",
+        timeout,
+        target,
     ]))
     .output()
     .unwrap()
@@ -179,27 +201,7 @@ fn host_unreachable_is_loss_not_a_reply() {
     // error is not a reply; fping agrees.
     let (school, _upstream) = path("pu", 0);
     school.ip(&["addr", "add", "10.206.0.1/24", "dev", "swpua"]);
-    let out = school
-        .command(bin("schoolwatch-agent").to_str().unwrap())
-        .args(agent_args(&[
-            "probe",
-            "--json",
-            "--count",
-            "3",
-            "--interval",
-            "10ms",
-            "--timeout",
-            "6s",
-            "10.206.0.77",
-        ]))
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let r: ProbeResult = serde_json::from_slice(&out.stdout).unwrap();
+    let r = probe_result(&school, "10.206.0.77", 3, "6s");
     assert_eq!((r.sent, r.received, r.loss_ratio), (3, 0, 1.0), "{r:?}");
     let fping = school
         .command("fping")
@@ -374,28 +376,7 @@ fn delay_jitter_and_loss_through_a_tun_relay_match_fping() {
     assert!((fp_loss - 0.05).abs() <= 0.03, "fping loss {fp_loss}");
 
     // Then the agent on the same path.
-    let agent = bin("schoolwatch-agent");
-    let out = a
-        .command(agent.to_str().unwrap())
-        .args(agent_args(&[
-            "probe",
-            "--json",
-            "--count",
-            "500",
-            "--interval",
-            "10ms",
-            "--timeout",
-            "1s",
-            "10.207.0.2",
-        ]))
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let r: ProbeResult = serde_json::from_slice(&out.stdout).unwrap();
+    let r = probe_result(&a, "10.207.0.2", 500, "1s");
     let med = r.rtt_median_seconds.unwrap();
     assert!((med - 0.080).abs() <= 0.008, "agent median {med}");
     assert!(

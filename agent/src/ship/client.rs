@@ -352,7 +352,7 @@ fn explain(e: &dyn std::error::Error) -> String {
 
 /// An error with its causes, one line (reqwest hides the TLS reason in the
 /// source chain, and that reason is what an IT person needs).
-pub(crate) fn chain(e: &dyn std::error::Error) -> String {
+pub fn chain(e: &dyn std::error::Error) -> String {
     let mut s = e.to_string();
     let mut cur = e.source();
     while let Some(c) = cur {

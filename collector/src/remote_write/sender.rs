@@ -112,18 +112,6 @@ pub fn decide(status: u16, detail: String, after: Option<Duration>) -> Outcome {
     }
 }
 
-/// Half of `d` plus a random share of the other half.
-fn jitter(d: Duration) -> Duration {
-    let mut b = [0u8; 8];
-    let r = if getrandom::fill(&mut b).is_ok() {
-        u64::from_le_bytes(b)
-    } else {
-        crate::fleet::now_ms() as u64
-    };
-    let half = d / 2;
-    half + Duration::from_nanos(r % (half.as_nanos().max(1) as u64))
-}
-
 /// Runs until `cancel`.
 pub async fn run(ep: Arc<Endpoint>, cancel: CancellationToken) {
     let name = ep.config.name.clone();
@@ -275,7 +263,7 @@ async fn deliver(
                     last_log = Some(tokio::time::Instant::now());
                 }
                 let delay = after
-                    .unwrap_or_else(|| jitter(backoff))
+                    .unwrap_or_else(|| schoolwatch_agent::runner::jitter(backoff))
                     .min(ep.config.max_backoff);
                 backoff = (backoff * 2).min(ep.config.max_backoff);
                 if sleep_or_cancel(delay, cancel).await {
@@ -326,7 +314,7 @@ async fn send(ep: &Endpoint, body: bytes::Bytes) -> Outcome {
             };
             return Outcome::Retry {
                 reason,
-                detail: chain(&e),
+                detail: schoolwatch_agent::ship::client::chain(&e),
                 after: None,
             };
         }
@@ -343,18 +331,6 @@ async fn send(ep: &Endpoint, body: bytes::Bytes) -> Outcome {
     let mut detail: String = String::from_utf8_lossy(&text).chars().take(300).collect();
     detail = detail.trim().replace('\n', " ");
     decide(status, detail, after)
-}
-
-/// An error with its causes, on one line.
-fn chain(e: &dyn std::error::Error) -> String {
-    let mut s = e.to_string();
-    let mut cur = e.source();
-    while let Some(c) = cur {
-        s.push_str(": ");
-        s.push_str(&c.to_string());
-        cur = c.source();
-    }
-    s
 }
 
 #[cfg(test)]
@@ -383,17 +359,6 @@ mod tests {
                 assert_eq!(after, Some(Duration::from_secs(7)));
             }
             other => panic!("{other:?}"),
-        }
-    }
-
-    #[test]
-    fn jitter_stays_between_half_and_whole() {
-        for _ in 0..100 {
-            let j = jitter(Duration::from_secs(8));
-            assert!(
-                j >= Duration::from_secs(4) && j < Duration::from_secs(8),
-                "{j:?}"
-            );
         }
     }
 }
